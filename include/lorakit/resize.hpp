@@ -1,0 +1,85 @@
+#pragma once
+// The resize job: read a LoRA once, choose each module's rank from its exact factor-space spectrum,
+// and stream a new file in the same format, keeping what loaders compute.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lorakit/dtype.hpp"
+#include "lorakit/rank_policy.hpp"
+
+namespace lorakit {
+
+struct ResizeOptions {
+  RankMethod method = RankMethod::fixed;
+  double param = 0.0;
+  std::optional<std::size_t> rank;       // --rank: fixed rank, or cap for dynamic methods
+  std::optional<std::size_t> conv_rank;  // --conv-rank: the same for modules with a kernel (default: rank)
+  bool minimal = false;
+  std::optional<DType> dtype;            // output float dtype; none = keep each tensor's own
+  unsigned threads = 0;                  // 0 = all cores
+  bool force = false;                    // overwrite an existing output
+  bool to_lora = false;                  // write LyCORIS modules as plain LoRA even when larger
+  bool keep_lycoris = false;             // pass LyCORIS modules through unresized
+  // Progress: called from the calling thread with (done, total) units of work.
+  std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+};
+
+// The rank rule a module gets under these options.
+RankRule rank_rule_for(const ResizeOptions& options, bool has_kernel);
+
+enum class ModuleOutcome {
+  resized,      // written at a lower rank
+  unchanged,    // chosen rank ≥ current: re-emitted as it was
+  kept,         // LyCORIS module kept in its own form (smaller than its LoRA form), or --keep-lycoris
+};
+std::string_view module_outcome_name(ModuleOutcome outcome);
+
+struct ModuleReport {
+  std::string stem;
+  std::string kind;                     // module_kind_name
+  std::string family;
+  std::vector<std::uint64_t> weight_shape;
+  std::uint64_t old_rank = 0;
+  std::uint64_t new_rank = 0;
+  ModuleOutcome outcome = ModuleOutcome::resized;
+  double sum_retained = 1.0;            // NaN for a zero module
+  double fro_retained = 1.0;
+  double max_ratio = 1.0;
+  double energy = 0.0;                  // ‖ΔW‖²_F (scaled), for the energy-weighted retention
+  std::optional<double> old_alpha;
+  std::optional<double> new_alpha;
+  std::uint64_t nonfinite = 0;          // NaN/Inf values found in the module's factors
+  std::string note;                     // e.g. "approximate (DoRA)", "dense SVD fallback", why kept
+};
+
+struct ResizeReport {
+  std::string input;
+  std::string output;
+  std::uint64_t input_bytes = 0;
+  std::uint64_t output_bytes = 0;
+  std::vector<ModuleReport> modules;
+  std::vector<std::string> passthrough;  // tensor names copied byte-identical
+  std::size_t resized = 0, unchanged = 0, kept = 0;
+  double average_fro = 0.0;              // reference: unweighted mean of fro_retained, NaN excluded
+  double std_fro = 0.0;                  // population std, NaN excluded
+  double energy_weighted_fro = 0.0;      // √(Σ retained energy / Σ energy)
+  std::uint64_t nonfinite = 0;
+  double seconds = 0.0;
+  std::vector<std::string> notes;        // file-level notes (e.g. --device ignored, DoRA approximate)
+};
+
+// Resizes `input` into `output`. Throws lorakit::Error. Never modifies `input`; refuses
+// output == input (Error::same_file) and an existing output unless options.force
+// (Error::output_exists); the output appears atomically (temp file, fsync, rename).
+ResizeReport resize_file(const std::filesystem::path& input, const std::filesystem::path& output,
+                         const ResizeOptions& options);
+
+// Plans only: every module's spectrum, chosen rank and retention, and the exact output size,
+// without writing anything. Used by `--dry-run` and batch quality gates.
+ResizeReport plan_file(const std::filesystem::path& input, const ResizeOptions& options);
+
+}  // namespace lorakit

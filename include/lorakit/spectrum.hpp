@@ -1,0 +1,61 @@
+#pragma once
+// Exact SVDs of factored deltas, computed from the factors without forming the dense matrix
+// (MATH.md §1, §3–§5). All arithmetic in double.
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include <Eigen/Core>
+
+namespace lorakit {
+
+using MatrixRM = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// SVD of B·A (B: m×R, A: R×n) as small transforms on the factors:
+//   B · up_transform   = U_ρ · diag(√σ)       (m × ρ)
+//   down_transform · A = diag(√σ) · V_ρᵀ      (ρ × n)
+// so B·A = Σ_i σ_i u_i v_iᵀ and the first k columns / rows give the best rank-k approximation with
+// √σ split evenly between the factors. ρ ≤ R is the numerical rank (directions of a factor's Gram
+// at or below round-off are dropped); an all-zero product has ρ = 0.
+struct FactoredSvd {
+  Eigen::VectorXd sigma;           // ρ singular values, descending
+  Eigen::MatrixXd up_transform;    // R × ρ
+  Eigen::MatrixXd down_transform;  // ρ × R
+  std::size_t rank() const { return static_cast<std::size_t>(sigma.size()); }
+  // Keeps only the first k directions (k ≤ rank()).
+  void truncate(std::size_t k);
+};
+
+// Gram route in float64 (BᵀB, AAᵀ, symmetric eigen, r×r core SVD); falls back to the QR route when
+// the factors nearly cancel (σ₁(BA) small against ‖B‖‖A‖), where Grams lose accuracy.
+FactoredSvd factored_svd(const MatrixRM& B, const MatrixRM& A);
+
+// Tucker fold (MATH.md §3): mid (r_a × r_b × kh × kw [× kt], flattened row-major as r_a × r_b × K)
+// and down (r_b × in) give down' (r_a × in·K) with down'[a, i·K + s] = Σ_b mid[a, b, s] · down[b, i].
+MatrixRM fold_tucker(const MatrixRM& mid_flat /* r_a × (r_b·K) */, std::size_t r_b, const MatrixRM& down);
+
+// Face-splitting products (MATH.md §4): (B1·A1) ⊙ (B2·A2) = face_split_up(B1,B2) · face_split_down(A1,A2).
+MatrixRM face_split_up(const MatrixRM& B1, const MatrixRM& B2);    // m × r1·r2, row i = kron(B1[i,:], B2[i,:])
+MatrixRM face_split_down(const MatrixRM& A1, const MatrixRM& A2);  // r1·r2 × n, column j = kron(A1[:,j], A2[:,j])
+
+// SVD of one Kronecker factor, explicit: W = U · diag(σ) · Vᵀ, ρ columns.
+struct ExplicitSvd {
+  Eigen::VectorXd sigma;  // descending
+  MatrixRM U;             // rows × ρ
+  MatrixRM V;             // cols × ρ
+};
+ExplicitSvd explicit_svd(const MatrixRM& W);                        // dense (small full factors)
+ExplicitSvd explicit_svd(const MatrixRM& B, const MatrixRM& A);     // of B·A, factor-space
+
+// kron(W1, W2) (MATH.md §5): singular values are products σ1_i·σ2_j.
+struct KronSvd {
+  ExplicitSvd w1;
+  ExplicitSvd w2;
+  Eigen::VectorXd sigma;                              // all products, descending
+  std::vector<std::pair<std::size_t, std::size_t>> pairs;  // (i, j) of each sigma entry
+};
+KronSvd kron_svd(ExplicitSvd w1, ExplicitSvd w2);
+// Best rank-k factors of kron(W1, W2): up (a·b × k), down (k × c·d), √σ split evenly; k ≤ sigma.size().
+std::pair<MatrixRM, MatrixRM> kron_truncate(const KronSvd& svd, std::size_t k);
+
+}  // namespace lorakit

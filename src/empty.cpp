@@ -1,0 +1,1 @@
+// TEMPORARY: lets CMake configure while areas are written in parallel; removed once all exist.
