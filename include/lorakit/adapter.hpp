@@ -2,6 +2,21 @@
 // The adapter model: which tensors form which module, of which kind, under which naming family,
 // and the scale that loaders apply (FORMATS.md §2–§3). Every tensor of a file ends up in exactly one
 // module or in the pass-through list; nothing is skipped silently.
+//
+// Naming families (Module::family) and the keys they are recognised by; STEM is Module::stem:
+//   "kohya"            STEM.lora_down.weight / .lora_up.weight [/ .lora_mid.weight], STEM without '.'
+//                      (lora_unet_…, lora_te1_…, lora_transformer_… of OneTrainer, …)
+//   "comfyui"          the same suffixes on a dotted STEM (diffusion_model.…, ai-toolkit transformer.…)
+//   "lycoris"          STEM.hada_w1_a/_w1_b/_w2_a/_w2_b/_t1/_t2, STEM.lokr_w1/_w1_a/_w1_b/_w2/_w2_a/_w2_b/_t2
+//                      (any STEM), and kohya suffixes on a STEM starting with "lycoris_"
+//   "peft"             STEM.lora_A[.ADAPTER][.weight] / .lora_B… (ADAPTER: Module::adapter_name, e.g.
+//                      "default"); DoRA STEM.lora_magnitude_vector[.ADAPTER][.weight]
+//   "legacy_diffusers" STEM_lora.down.weight (…processor.to_q_lora…), STEM.lora.down.weight,
+//                      STEM.lora_linear_layer.down.weight (and .up.weight)
+//   "xlabs"            STEM.down.weight / .up.weight where STEM ends in _lora<N> (…processor.qkv_lora1)
+//   "controllora"      STEM.down / .up, with or without .weight
+// Every family: STEM.alpha (alpha), STEM.scale (stable-diffusion.cpp scale), STEM.dora_scale (DoRA)
+// belong to the module of that STEM; without one they pass through. Anything else passes through.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -35,19 +50,27 @@ enum class AlphaSource { none, tensor, peft_metadata, scale_tensor };
 
 struct Module {
   std::string stem;    // name shared by the module's tensors, e.g. "lora_unet_..._to_k"
-  std::string family;  // naming family id, e.g. "kohya", "peft", "controllora" (see keys.cpp)
+  std::string family;  // naming family id (see the table at the top of this header)
+  std::string adapter_name;  // PEFT adapter infix of the keys ("default" in `.lora_A.default.weight`), or ""
   ModuleKind kind = ModuleKind::lora;
   std::map<Role, const TensorInfo*> tensors;  // pointers into the Header the model was built from
 
-  // Names a plain LoRA of this module is written under (for LoRA kinds: the input's own names;
-  // for LyCORIS kinds converted to LoRA: the family's LoRA naming under the same stem).
+  // Names a plain LoRA of this module is written under. LoRA kinds: the input's own down/up names
+  // (lora_tucker: the down/up names, mid dropped). LyCORIS kinds: STEM.lora_down.weight,
+  // STEM.lora_up.weight (kohya suffixes, the loaders' LoRA form for those stems).
   std::string down_name;
   std::string up_name;
-  std::string alpha_name;  // tensor name for alpha in this family's convention ("" if the family has none)
+  // The input's alpha tensor name if it has one; otherwise STEM.alpha for kohya, comfyui and lycoris,
+  // "" for the families that carry no alpha (peft, legacy_diffusers, xlabs, controllora).
+  std::string alpha_name;
 
-  // Shape of the base weight the module patches: {out, in} or {out, in, kh, kw[, kt]}.
+  // Shape of the base weight the module patches: {out, in} or {out, in, kh, kw[, kt]}. LoHa and
+  // decomposed LoKr without a Tucker core store a conv kernel flattened, so they give {out, in·kh·kw}.
   std::vector<std::uint64_t> weight_shape;
-  std::uint64_t rank = 0;  // inner dimension loaders divide alpha by (down.shape[0], w1_b.shape[0], ...)
+  // Inner dimension loaders divide alpha by: down.shape[0] (lora, lora_tucker), hada_w1_b.shape[0]
+  // (LoHa), lokr_w2_b.shape[0] if w2 is decomposed else lokr_w1_b.shape[0] (LoKr). A LoKr with both
+  // factors full has no divisor (scale 1); its rank is then min(a,c)·min(b,d), the bound of kron(w1, w2).
+  std::uint64_t rank = 0;
 
   AlphaSource alpha_source = AlphaSource::none;
   std::optional<double> alpha;  // as stored (tensor value or metadata), when there is one
@@ -62,13 +85,30 @@ struct Module {
 };
 
 // PEFT / diffusers adapter config carried in metadata `lora_adapter_metadata`.
+//
+// Module::stem -> PEFT module name: the config is a flat JSON object whose keys are either plain
+// LoraConfig fields (`r`, `lora_alpha`, `rank_pattern`, …) or component-prefixed ones
+// (`transformer.r`, `text_encoder.lora_alpha`, as diffusers writes them). A stem starting with
+// "COMPONENT." for a component present in the config belongs to that component and its PEFT module
+// name is the rest of the stem; otherwise, if the config has plain fields, the name is the stem
+// without a leading "base_model.model.". Pattern keys match a name as PEFT's get_pattern_key does:
+// the first key (in file order) that equals the name or a "."-preceded suffix of it (as a regex).
 struct PeftConfig {
   std::string metadata_key;  // usually "lora_adapter_metadata"
   std::string json;          // the original JSON text
+
+  // Filled by build_adapter_model: every module whose scale comes from this config, by Module::stem.
+  struct ModuleEntry {
+    std::string component;  // "" for plain (unprefixed) fields
+    std::string name;       // PEFT module name (the key rank_pattern / alpha_pattern use)
+    std::uint64_t rank = 0;
+    double alpha = 0.0;     // resolved lora_alpha (alpha_pattern, else lora_alpha, else PEFT's default 8)
+  };
+  std::map<std::string, ModuleEntry> modules;
 };
 
 struct AdapterModel {
-  std::vector<Module> modules;                 // in order of first tensor name
+  std::vector<Module> modules;                 // ordered by stem (then adapter_name)
   std::vector<const TensorInfo*> passthrough;  // everything else, in header order
   std::optional<PeftConfig> peft;
 };
@@ -77,13 +117,20 @@ struct AdapterModel {
 using ScalarReader = std::function<double(const TensorInfo&)>;
 
 // Groups the tensors of `header` into modules and resolves each module's scale. Validates factor
-// shapes (Error::adapter_shape_mismatch / adapter_incomplete naming file and tensor).
+// shapes (Error::adapter_shape_mismatch / adapter_incomplete naming file and tensor), factor dtypes
+// (adapter_dtype_unsupported) and alpha / scale tensors (adapter_invalid_alpha: not one finite
+// value). A header without any module gives an empty `modules`; callers that need one throw
+// not_an_adapter. A malformed `lora_adapter_metadata` is Error::metadata_invalid.
 AdapterModel build_adapter_model(const Header& header, std::string_view file, const ScalarReader& read_scalar);
 
 // Rewrites a PEFT adapter config for new per-module ranks: `r`/`rank_pattern` and
 // `lora_alpha`/`alpha_pattern`, so that diffusers rebuilds each module with the rank written and
 // alpha' (so its scale alpha'/k, or alpha'/sqrt(k) with rslora, is what the module needs).
-// Keys of the maps are module stems (Module::stem).
+// Keys of the maps are module stems (Module::stem). The modules rewritten are config.modules; one
+// missing from a map keeps its current rank / alpha; stems that are not in config.modules are ignored.
+// Per component, `r` and `lora_alpha` become the most common value and the patterns list, by full
+// PEFT module name, every module that differs or that another key would capture; all other fields
+// are kept as they were.
 std::string rewrite_peft_config(const PeftConfig& config, const std::map<std::string, std::uint64_t>& new_rank,
                                 const std::map<std::string, double>& new_alpha);
 }  // namespace lorakit

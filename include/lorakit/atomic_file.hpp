@@ -19,6 +19,8 @@ class AtomicFile {
   void write(std::span<const std::byte> bytes);
   void write(std::string_view bytes);
   std::uint64_t written() const { return written_; }
+  // Overwrites bytes already written, e.g. a header whose hashes are known only after the data.
+  void write_at(std::uint64_t offset, std::string_view bytes);
   // fsync the file, rename it over the target, fsync the folder.
   void commit();
   const std::filesystem::path& temp_path() const { return temp_; }

@@ -8,19 +8,35 @@
 namespace lorakit {
 
 enum class RankMethod { fixed, sv_ratio, sv_fro, sv_cumulative };
+// Exact, case-sensitive names "fixed", "sv_ratio", "sv_fro", "sv_cumulative"; nullopt otherwise.
 std::optional<RankMethod> parse_rank_method(std::string_view name);
 std::string_view rank_method_name(RankMethod method);
 
 struct RankRule {
   RankMethod method = RankMethod::fixed;
-  double param = 0.0;               // p for the dynamic methods
+  double param = 0.0;               // p for the dynamic methods (finite, > 0)
   std::optional<std::size_t> cap;   // N: fixed rank, or cap for dynamic; none = module's own rank
   bool minimal = false;             // smallest k that meets the target, without the reference's "+1"
 };
 
 // sigma: the module's nonzero singular values of the unscaled product, descending (may be empty for
-// a zero module). full_dim: min(out, in·k) of the module. current_rank: the module's inner dim r.
-// Returns k ≥ 1. The result may exceed current_rank; callers treat k ≥ current_rank as "unchanged".
+// a zero module); the missing min(out, in·k) − ρ values count as zeros. full_dim: n = min(out, in·k) of
+// the module. current_rank: the module's inner dim r.
+//
+// With N = rule.cap or current_rank and clamp(x) = max(1, min(x, n − 1)), the result is:
+//   fixed            k = N
+//   sv_ratio p       k = clamp(c) + 1,        c = #{i : σᵢ > σ₁/p}
+//   sv_cumulative p  k = clamp(j* + 1) + 1,   j* = first 0-based j with Σ_{i≤j}σᵢ ≥ p·Σσ (n if none)
+//   sv_fro p         k = clamp(j* + 1) + 1,   j* = first 0-based j with Σ_{i≤j}σᵢ² ≥ p²·Σσ² (n if none)
+//   minimal: sv_ratio k = max(1, c); sv_cumulative / sv_fro k = j* + 1 (n if none) — no clamp, no "+1";
+//   then σ₁ ≤ kMinSingularValue (or no σ at all) ⇒ k = 1; then k = min(k, N); and k ≥ 1 always.
+// With N = current_rank the "+1" can ask for r + 1 and is capped to r; k ≥ current_rank (possible above
+// it only when rule.cap > current_rank, e.g. fixed N > r or N > n, returned as is) means "unchanged".
+// The cumulative criteria are evaluated as "the tail Σ_{i>j} ≤ (1 − p)·Σ" with tails summed from the
+// smallest value up: equal to the head form in exact arithmetic, but p = 1 is met exactly at the last
+// nonzero σ (never earlier because a tiny tail rounds away, never missed because Σ/Σ rounds below 1).
+// Throws Error(invalid_argument) for rule.cap == 0, a dynamic p that is not finite and > 0, or sigma
+// that is not finite, non-negative, descending and at most full_dim long.
 std::size_t choose_rank(std::span<const double> sigma, std::size_t full_dim, std::size_t current_rank,
                         const RankRule& rule);
 
@@ -29,7 +45,9 @@ struct Retention {  // NaN everywhere for a zero module (as the reference; avera
   double fro = 1.0;        // √(Σ_{i<k} σ² / Σ σ²)
   double max_ratio = 1.0;  // σ₁ / σ_k
 };
-// Retention of the first k of `sigma` (all of them when k ≥ size).
+// Retention of the first k ≥ 1 of `sigma`. A zero module (empty sigma or Σσ = 0) gives NaN for all
+// three. k beyond the list counts the missing σ as zeros: sum = fro = 1 and max_ratio = +inf (σ_k = 0,
+// as the reference's dense spectrum gives). Throws Error(invalid_argument) for k = 0.
 Retention retention(std::span<const double> sigma, std::size_t k);
 
 inline constexpr double kMinSingularValue = 1e-6;  // reference MIN_SV: below it a module gets rank 1

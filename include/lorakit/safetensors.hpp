@@ -35,8 +35,11 @@ struct Header {
   std::uint64_t data_start() const { return 8 + header_size; }
 
   const TensorInfo* find(std::string_view name) const;  // nullptr if absent (O(log n))
-  // Internal index for find(): names sorted with their positions in `tensors`.
+  // Internal index for find(): names sorted with their positions in `tensors`. find() compares the
+  // names in `tensors` (the positions stay right in a copy); if the index does not match `tensors`
+  // (e.g. a hand-built Header), find() falls back to a linear scan. build_index() (re)creates it.
   std::vector<std::pair<std::string_view, std::size_t>> index;
+  void build_index();
 };
 
 inline constexpr std::uint64_t kMaxHeaderSize = 100'000'000;

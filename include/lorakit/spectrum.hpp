@@ -1,6 +1,8 @@
 #pragma once
 // Exact SVDs of factored deltas, computed from the factors without forming the dense matrix
-// (MATH.md §1, §3–§5). All arithmetic in double.
+// (MATH.md §1, §3–§5). All arithmetic in double, single-threaded per call (callers parallelise across
+// modules). Shape mismatches throw Error(adapter_shape_mismatch); non-finite factors throw
+// Error(numeric_failure). Messages carry no file/tensor names: callers add them.
 #include <cstddef>
 #include <utility>
 #include <vector>
@@ -15,30 +17,34 @@ using MatrixRM = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 //   B · up_transform   = U_ρ · diag(√σ)       (m × ρ)
 //   down_transform · A = diag(√σ) · V_ρᵀ      (ρ × n)
 // so B·A = Σ_i σ_i u_i v_iᵀ and the first k columns / rows give the best rank-k approximation with
-// √σ split evenly between the factors. ρ ≤ R is the numerical rank (directions of a factor's Gram
-// at or below round-off are dropped); an all-zero product has ρ = 0.
+// √σ split evenly between the factors. ρ ≤ min(m, n, R) is the numerical rank: singular values at or
+// below the computation's own round-off bound (≈ max(m, n, R)·ε·‖B‖₂‖A‖₂, or the Gram route's error
+// bound) are dropped; an all-zero product has ρ = 0 (R × 0 and 0 × R transforms).
 struct FactoredSvd {
   Eigen::VectorXd sigma;           // ρ singular values, descending
   Eigen::MatrixXd up_transform;    // R × ρ
   Eigen::MatrixXd down_transform;  // ρ × R
+  bool qr_fallback = false;        // the Gram route was not accurate enough; computed by the QR route
   std::size_t rank() const { return static_cast<std::size_t>(sigma.size()); }
-  // Keeps only the first k directions (k ≤ rank()).
+  // Keeps only the first k directions; k ≥ rank() keeps all (a product has no more than ρ directions).
   void truncate(std::size_t k);
 };
 
-// Gram route in float64 (BᵀB, AAᵀ, symmetric eigen, r×r core SVD); falls back to the QR route when
-// the factors nearly cancel (σ₁(BA) small against ‖B‖‖A‖), where Grams lose accuracy.
+// Gram route in float64 (BᵀB, AAᵀ, symmetric eigen, core SVD); falls back to the QR route when its
+// error bound is not small against σ₁ — factors that nearly cancel (σ₁(BA) ≪ ‖B‖‖A‖), rank-deficient
+// or ill-conditioned factors — where Grams lose accuracy.
 FactoredSvd factored_svd(const MatrixRM& B, const MatrixRM& A);
 
 // Tucker fold (MATH.md §3): mid (r_a × r_b × kh × kw [× kt], flattened row-major as r_a × r_b × K)
-// and down (r_b × in) give down' (r_a × in·K) with down'[a, i·K + s] = Σ_b mid[a, b, s] · down[b, i].
+// and down (r_b × in) give down' (r_a × in·K) with down'[a, i·K + s] = Σ_b mid[a, b, s] · down[b, i]
+// — exactly the flattening of a plain conv LoRA's down (r, in, kh, kw).
 MatrixRM fold_tucker(const MatrixRM& mid_flat /* r_a × (r_b·K) */, std::size_t r_b, const MatrixRM& down);
 
 // Face-splitting products (MATH.md §4): (B1·A1) ⊙ (B2·A2) = face_split_up(B1,B2) · face_split_down(A1,A2).
 MatrixRM face_split_up(const MatrixRM& B1, const MatrixRM& B2);    // m × r1·r2, row i = kron(B1[i,:], B2[i,:])
 MatrixRM face_split_down(const MatrixRM& A1, const MatrixRM& A2);  // r1·r2 × n, column j = kron(A1[:,j], A2[:,j])
 
-// SVD of one Kronecker factor, explicit: W = U · diag(σ) · Vᵀ, ρ columns.
+// SVD of one Kronecker factor, explicit: W = U · diag(σ) · Vᵀ, ρ columns (numerical rank).
 struct ExplicitSvd {
   Eigen::VectorXd sigma;  // descending
   MatrixRM U;             // rows × ρ
@@ -51,11 +57,13 @@ ExplicitSvd explicit_svd(const MatrixRM& B, const MatrixRM& A);     // of B·A, 
 struct KronSvd {
   ExplicitSvd w1;
   ExplicitSvd w2;
-  Eigen::VectorXd sigma;                              // all products, descending
+  Eigen::VectorXd sigma;                              // all products, descending; ties by (i, j) ascending
   std::vector<std::pair<std::size_t, std::size_t>> pairs;  // (i, j) of each sigma entry
 };
 KronSvd kron_svd(ExplicitSvd w1, ExplicitSvd w2);
-// Best rank-k factors of kron(W1, W2): up (a·b × k), down (k × c·d), √σ split evenly; k ≤ sigma.size().
+// Best rank-k factors of kron(W1, W2): up (a·b × k), down (k × c·d), √σ split evenly:
+//   up[:, t] = √σ_t · kron(u1_i, u2_j),  down[t, :] = √σ_t · kron(v1_i, v2_j)ᵀ,  (i, j) = pairs[t].
+// k ≥ sigma.size() gives all sigma.size() directions. For conv, W2 is flattened b × (d·kh·kw).
 std::pair<MatrixRM, MatrixRM> kron_truncate(const KronSvd& svd, std::size_t k);
 
 }  // namespace lorakit

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The demo: a bundled example LoRA (an SD1.5 kohya LoRA, rank 64, fp16, generated deterministically
+# from a fixed seed with trained-like spectra), inspected, then resized with the "high" preset
+# (sv_fro 0.95), and the resized file inspected again.
+set -euo pipefail
+build=${1:-build}
+out=demo-out
+mkdir -p "$out"
+example=$out/sd15_rank64_example.safetensors
+resized=$out/sd15_rank64_example.resized.safetensors
+"$build/tests/lorakit-gen" --arch sd15 --family kohya --kind lora --rank 64 --dtype fp16 --conv --seed 2026 \
+  -o "$example" --force >/dev/null
+echo "== lorakit inspect $example"
+"$build/lorakit" inspect "$example"
+echo
+echo "== lorakit resize $example -o $resized --method sv_fro --param 0.95 --force"
+"$build/lorakit" resize "$example" -o "$resized" --method sv_fro --param 0.95 --force --json "$out/report.json"
+echo
+echo "== first modules of the per-module report (--verbose):"
+"$build/lorakit" resize "$example" --dry-run --method sv_fro --param 0.95 --verbose | head -n 8
+echo
+echo "Full JSON report: $out/report.json"

@@ -1,0 +1,189 @@
+#include "lorakit/atomic_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <utility>
+
+#include "lorakit/error.hpp"
+
+namespace lorakit {
+namespace {
+
+std::string errno_text(int error) { return std::strerror(error); }
+
+bool path_exists(const std::filesystem::path& path) {
+  struct stat info {};
+  return ::lstat(path.c_str(), &info) == 0;  // a dangling symlink still occupies the name
+}
+
+std::filesystem::path folder_of(const std::filesystem::path& target) {
+  std::filesystem::path folder = target.parent_path();
+  return folder.empty() ? std::filesystem::path(".") : folder;
+}
+
+std::string random_suffix() {
+  static constexpr char kHexDigits[] = "0123456789abcdef";
+  std::random_device device;
+  std::uniform_int_distribution<int> digit(0, 15);
+  std::string suffix(12, '0');
+  for (char& c : suffix) {
+    c = kHexDigits[digit(device)];
+  }
+  return suffix;
+}
+
+void fsync_folder(const std::filesystem::path& folder) {
+  const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    throw Error(ErrorCode::io_write, folder.string(), "", "cannot open folder to sync: " + errno_text(errno));
+  }
+  const int result = ::fsync(fd);
+  const int error = errno;
+  ::close(fd);
+  // Some file systems cannot sync a folder; the rename itself has happened, so only real I/O errors count.
+  if (result != 0 && error != EINVAL && error != ENOTSUP) {
+    throw Error(ErrorCode::io_write, folder.string(), "", "cannot sync folder: " + errno_text(error));
+  }
+}
+
+// Renames without ever replacing an existing target: renameat2(RENAME_NOREPLACE) where the file system
+// supports it, else link() (which fails on an existing name) followed by unlink of the temp name.
+void rename_no_replace(const std::filesystem::path& from, const std::filesystem::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+    return;
+  }
+  int error = errno;
+  if (error == EINVAL || error == ENOSYS || error == ENOTSUP) {
+    if (::link(from.c_str(), to.c_str()) == 0) {
+      ::unlink(from.c_str());
+      return;
+    }
+    error = errno;
+  }
+  if (error == EEXIST) {
+    throw Error(ErrorCode::output_exists, to.string(), "", "output exists (use --force to replace it)");
+  }
+  throw Error(ErrorCode::io_write, to.string(), "", "cannot rename temporary file: " + errno_text(error));
+}
+
+}  // namespace
+
+AtomicFile::AtomicFile(std::filesystem::path target, bool overwrite)
+    : target_(std::move(target)), overwrite_(overwrite) {
+  if (!overwrite_ && path_exists(target_)) {
+    throw Error(ErrorCode::output_exists, target_.string(), "", "output exists (use --force to replace it)");
+  }
+  const std::filesystem::path folder = folder_of(target_);
+  const std::string name = target_.filename().string();
+  // O_EXCL never reuses someone else's file; a collision of the random part just draws again.
+  for (int attempt = 0; attempt < 100 && fd_ < 0; ++attempt) {
+    temp_ = folder / ("." + name + "." + random_suffix() + ".tmp");
+    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd_ < 0 && errno != EEXIST) {
+      throw Error(ErrorCode::io_open, temp_.string(), "",
+                  "cannot create temporary file: " + errno_text(errno));
+    }
+  }
+  if (fd_ < 0) {
+    throw Error(ErrorCode::io_open, target_.string(), "", "cannot find a free temporary file name");
+  }
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+  if (!committed_) {
+    ::unlink(temp_.c_str());
+  }
+}
+
+void AtomicFile::write(std::span<const std::byte> bytes) {
+  if (fd_ < 0) {
+    throw Error(ErrorCode::internal, target_.string(), "", "write after commit");
+  }
+  const std::byte* next = bytes.data();
+  std::size_t remaining = bytes.size();
+  while (remaining > 0) {
+    const ssize_t count = ::write(fd_, next, remaining);
+    if (count < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      throw Error(ErrorCode::io_write, target_.string(), "", "write failed: " + errno_text(errno));
+    }
+    if (count == 0) {
+      throw Error(ErrorCode::io_write, target_.string(), "", "write made no progress");
+    }
+    next += count;
+    remaining -= static_cast<std::size_t>(count);
+    written_ += static_cast<std::uint64_t>(count);
+  }
+}
+
+void AtomicFile::write(std::string_view bytes) {
+  write(std::span<const std::byte>(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));
+}
+
+void AtomicFile::write_at(std::uint64_t offset, std::string_view bytes) {
+  if (fd_ < 0 || offset > written_ || bytes.size() > written_ - offset) {
+    throw Error(ErrorCode::internal, target_.string(), "", "write_at outside the written range");
+  }
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t count =
+        ::pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+    if (count < 0 && errno == EINTR) {
+      continue;
+    }
+    if (count < 0) {
+      throw Error(ErrorCode::io_write, target_.string(), "", "write failed: " + errno_text(errno));
+    }
+    if (count == 0) {
+      throw Error(ErrorCode::io_write, target_.string(), "", "write made no progress");
+    }
+    done += static_cast<std::size_t>(count);
+  }
+}
+
+void AtomicFile::commit() {
+  if (fd_ < 0) {
+    throw Error(ErrorCode::internal, target_.string(), "", "commit called twice");
+  }
+  if (::fsync(fd_) != 0) {
+    throw Error(ErrorCode::io_write, target_.string(), "", "fsync failed: " + errno_text(errno));
+  }
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
+    throw Error(ErrorCode::io_write, target_.string(), "", "close failed: " + errno_text(errno));
+  }
+  if (overwrite_) {
+    if (::rename(temp_.c_str(), target_.c_str()) != 0) {
+      throw Error(ErrorCode::io_write, target_.string(), "",
+                  "cannot rename temporary file: " + errno_text(errno));
+    }
+  } else {
+    rename_no_replace(temp_, target_);
+  }
+  committed_ = true;
+  fsync_folder(folder_of(target_));
+}
+
+bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
+  struct stat info_a {};
+  struct stat info_b {};
+  if (::stat(a.c_str(), &info_a) != 0 || ::stat(b.c_str(), &info_b) != 0) {
+    return false;
+  }
+  return info_a.st_dev == info_b.st_dev && info_a.st_ino == info_b.st_ino;
+}
+
+}  // namespace lorakit

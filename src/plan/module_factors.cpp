@@ -1,0 +1,162 @@
+#include "plan/module_factors.hpp"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "lorakit/error.hpp"
+
+namespace lorakit::detail {
+namespace {
+
+std::uint64_t trailing_product(const std::vector<std::uint64_t>& shape, std::size_t from) {
+  std::uint64_t product = 1;
+  for (std::size_t i = from; i < shape.size(); ++i) product *= shape[i];
+  return product;
+}
+
+const TensorInfo& required(const Module& module, Role role) {
+  const TensorInfo* info = module.tensor(role);
+  if (info == nullptr) {
+    throw Error(ErrorCode::adapter_incomplete, "", module.stem,
+                fmt::format("{} module has no {} tensor", module_kind_name(module.kind), role_name(role)));
+  }
+  return *info;
+}
+
+// A tensor as (shape[0]) × (product of the rest).
+MatrixRM read_rows(const Reader& reader, const TensorInfo& info, std::uint64_t& nonfinite) {
+  const std::uint64_t rows = info.shape.empty() ? 1 : info.shape[0];
+  return read_matrix(reader, info, rows, trailing_product(info.shape, 1), nonfinite);
+}
+
+// Tucker core (r_a, r_b, K...) flattened to r_a × (r_b·K) and folded into `down` (r_b × in).
+MatrixRM fold(const Reader& reader, const TensorInfo& core, const MatrixRM& down, std::uint64_t& nonfinite) {
+  const MatrixRM core_flat = read_rows(reader, core, nonfinite);
+  return fold_tucker(core_flat, static_cast<std::size_t>(down.rows()), down);
+}
+
+// One Hadamard term of a LoHa as a product: plain (w_a (out, r), w_b (r, n)) or Tucker
+// (w_a (r, out), t (r, r, K), w_b (r, in)): up = w_aᵀ, down = fold(t, w_b).
+ProductFactors loha_term(const Reader& reader, const Module& module, Role a, Role b, Role t,
+                         std::uint64_t& nonfinite) {
+  ProductFactors term;
+  MatrixRM w_a = read_rows(reader, required(module, a), nonfinite);
+  MatrixRM w_b = read_rows(reader, required(module, b), nonfinite);
+  if (module.kind == ModuleKind::loha_tucker) {
+    term.up = w_a.transpose();
+    term.down = fold(reader, required(module, t), w_b, nonfinite);
+  } else {
+    term.up = std::move(w_a);
+    term.down = std::move(w_b);
+  }
+  return term;
+}
+
+void check_inner(const Module& module, const ProductFactors& p) {
+  if (p.up.cols() != p.down.rows()) {
+    throw Error(ErrorCode::adapter_shape_mismatch, "", module.stem,
+                fmt::format("factor inner dimensions differ ({} vs {})", p.up.cols(), p.down.rows()));
+  }
+}
+
+}  // namespace
+
+MatrixRM read_matrix(const Reader& reader, const TensorInfo& info, std::uint64_t rows, std::uint64_t cols,
+                     std::uint64_t& nonfinite) {
+  MatrixRM matrix(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
+  const std::vector<std::byte> bytes = reader.read(info);
+  decode(info.dtype, bytes, std::span<double>(matrix.data(), static_cast<std::size_t>(matrix.size())));
+  if (!matrix.allFinite()) {
+    nonfinite += static_cast<std::uint64_t>((!matrix.array().isFinite()).count());
+  }
+  return matrix;
+}
+
+ProductFactors load_product(const Reader& reader, const Module& module, std::uint64_t& nonfinite) {
+  ProductFactors result;
+  switch (module.kind) {
+    case ModuleKind::lora:
+      result.up = read_rows(reader, required(module, Role::up), nonfinite);
+      result.down = read_rows(reader, required(module, Role::down), nonfinite);
+      break;
+    case ModuleKind::lora_tucker: {
+      result.up = read_rows(reader, required(module, Role::up), nonfinite);
+      const MatrixRM down = read_rows(reader, required(module, Role::down), nonfinite);
+      result.down = fold(reader, required(module, Role::mid), down, nonfinite);
+      break;
+    }
+    case ModuleKind::loha:
+    case ModuleKind::loha_tucker: {
+      const ProductFactors first =
+          loha_term(reader, module, Role::hada_w1_a, Role::hada_w1_b, Role::hada_t1, nonfinite);
+      const ProductFactors second =
+          loha_term(reader, module, Role::hada_w2_a, Role::hada_w2_b, Role::hada_t2, nonfinite);
+      check_inner(module, first);
+      check_inner(module, second);
+      result.up = face_split_up(first.up, second.up);
+      result.down = face_split_down(first.down, second.down);
+      break;
+    }
+    case ModuleKind::lokr:
+      throw Error(ErrorCode::internal, "", module.stem, "LoKr is not a plain product");
+  }
+  check_inner(module, result);
+  return result;
+}
+
+KronFactors load_kron(const Reader& reader, const Module& module, std::uint64_t& nonfinite) {
+  KronFactors factors;
+  if (const TensorInfo* w1 = module.tensor(Role::lokr_w1)) {
+    factors.w1.full = read_rows(reader, *w1, nonfinite);
+  } else {
+    factors.w1.product.up = read_rows(reader, required(module, Role::lokr_w1_a), nonfinite);
+    factors.w1.product.down = read_rows(reader, required(module, Role::lokr_w1_b), nonfinite);
+    check_inner(module, factors.w1.product);
+  }
+  if (const TensorInfo* w2 = module.tensor(Role::lokr_w2)) {
+    factors.w2.full = read_rows(reader, *w2, nonfinite);
+  } else if (const TensorInfo* t2 = module.tensor(Role::lokr_t2)) {
+    const MatrixRM w2_a = read_rows(reader, required(module, Role::lokr_w2_a), nonfinite);
+    const MatrixRM w2_b = read_rows(reader, required(module, Role::lokr_w2_b), nonfinite);
+    factors.w2.product.up = w2_a.transpose();
+    factors.w2.product.down = fold(reader, *t2, w2_b, nonfinite);
+  } else {
+    factors.w2.product.up = read_rows(reader, required(module, Role::lokr_w2_a), nonfinite);
+    factors.w2.product.down = read_rows(reader, required(module, Role::lokr_w2_b), nonfinite);
+  }
+  if (!factors.w2.full) check_inner(module, factors.w2.product);
+  return factors;
+}
+
+std::uint64_t rank_bound(const Module& module) {
+  const std::uint64_t full_dim = std::min(module.out_features(), module.in_flat());
+  auto inner = [&](Role role, std::size_t axis) -> std::uint64_t {
+    const TensorInfo* info = module.tensor(role);
+    return info == nullptr || info->shape.size() <= axis ? 0 : info->shape[axis];
+  };
+  auto factor_bound = [&](Role full, Role b) -> std::uint64_t {
+    if (const TensorInfo* info = module.tensor(full)) {
+      return std::min(info->shape.at(0), trailing_product(info->shape, 1));
+    }
+    return inner(b, 0);  // w_b is (r, ...) in both the plain and the Tucker layout
+  };
+  switch (module.kind) {
+    case ModuleKind::lora:
+    case ModuleKind::lora_tucker:
+      return std::min(inner(Role::up, 1), full_dim);
+    case ModuleKind::loha:
+    case ModuleKind::loha_tucker:
+      return std::min(inner(Role::hada_w1_b, 0) * inner(Role::hada_w2_b, 0), full_dim);
+    case ModuleKind::lokr: {
+      const std::uint64_t w1 = factor_bound(Role::lokr_w1, Role::lokr_w1_b);
+      const std::uint64_t w2 = factor_bound(Role::lokr_w2, Role::lokr_w2_b);
+      return std::min(w1 * w2, full_dim);
+    }
+  }
+  return full_dim;
+}
+
+}  // namespace lorakit::detail

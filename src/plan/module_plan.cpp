@@ -1,0 +1,173 @@
+#include "plan/module_plan.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <span>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "lorakit/error.hpp"
+#include "lorakit/rank_policy.hpp"
+#include "plan/module_factors.hpp"
+
+namespace lorakit::detail {
+namespace {
+
+bool is_lycoris(ModuleKind kind) { return kind != ModuleKind::lora && kind != ModuleKind::lora_tucker; }
+
+std::uint64_t stored_factor_values(const Module& module) {
+  std::uint64_t values = 0;
+  for (const auto& [role, info] : module.tensors) {
+    if (role != Role::alpha && role != Role::scale && role != Role::dora) values += info->numel();
+  }
+  return values;
+}
+
+std::span<const double> as_span(const Eigen::VectorXd& v) {
+  return {v.data(), static_cast<std::size_t>(v.size())};
+}
+
+// The alpha a written module needs so that loaders compute the same scale at rank k.
+std::optional<double> alpha_for_rank(const Module& module, std::uint64_t k) {
+  switch (module.alpha_source) {
+    case AlphaSource::tensor:
+      // The reference computes alpha' = scale·k and stores it as float32.
+      return static_cast<double>(static_cast<float>(module.scale * static_cast<double>(k)));
+    case AlphaSource::peft_metadata:
+      return module.scale * (module.rslora ? std::sqrt(static_cast<double>(k)) : static_cast<double>(k));
+    case AlphaSource::scale_tensor:
+    case AlphaSource::none:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+void keep_original(ModulePlan& plan, ModuleOutcome outcome, std::string note) {
+  plan.emit_lora = false;
+  plan.report.outcome = outcome;
+  plan.report.new_rank = plan.report.old_rank;
+  plan.report.new_alpha = plan.report.old_alpha;
+  if (!note.empty()) plan.report.note = std::move(note);
+}
+
+void fill_retention(ModulePlan& plan, std::span<const double> sigma, std::uint64_t k, double scale) {
+  const Retention r = retention(sigma, static_cast<std::size_t>(k));
+  plan.report.sum_retained = r.sum;
+  plan.report.fro_retained = r.fro;
+  plan.report.max_ratio = r.max_ratio;
+  double energy = 0.0;
+  for (double s : sigma) energy += s * s;
+  plan.report.energy = energy * scale * scale;
+}
+
+}  // namespace
+
+ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeOptions& options) {
+  ModulePlan plan;
+  plan.module = &module;
+  ModuleReport& report = plan.report;
+  report.stem = module.stem;
+  report.kind = std::string(module_kind_name(module.kind));
+  report.family = module.family;
+  report.weight_shape = module.weight_shape;
+  report.old_alpha = module.alpha;
+  const bool lycoris = is_lycoris(module.kind);
+  report.old_rank = lycoris ? rank_bound(module) : module.rank;
+  if (module.is_dora()) report.note = "approximate (DoRA): magnitude kept, base weight needed to be exact";
+
+  if (lycoris && options.keep_lycoris) {
+    keep_original(plan, ModuleOutcome::kept, "--keep-lycoris");
+    return plan;
+  }
+
+  Eigen::VectorXd sigma;
+  std::uint64_t nonfinite = 0;
+  if (module.kind == ModuleKind::lokr) {
+    KronFactors factors = load_kron(reader, module, nonfinite);
+    auto factor_svd = [](const KronFactor& f) {
+      return f.full ? explicit_svd(*f.full) : explicit_svd(f.product.up, f.product.down);
+    };
+    if (nonfinite == 0) {
+      plan.kron = kron_svd(factor_svd(factors.w1), factor_svd(factors.w2));
+      sigma = plan.kron->sigma;
+    }
+  } else {
+    const ProductFactors factors = load_product(reader, module, nonfinite);
+    if (nonfinite == 0) {
+      plan.product = factored_svd(factors.up, factors.down);
+      sigma = plan.product->sigma;
+    }
+  }
+  report.nonfinite = nonfinite;
+  if (nonfinite != 0) {
+    report.sum_retained = report.fro_retained = report.max_ratio = std::nan("");
+    keep_original(plan, ModuleOutcome::unchanged,
+                  fmt::format("{} non-finite values: kept unchanged", nonfinite));
+    return plan;
+  }
+
+  const std::uint64_t full_dim = std::min(module.out_features(), module.in_flat());
+  const RankRule rule = rank_rule_for(options, module.has_kernel());
+  const std::uint64_t k = choose_rank(as_span(sigma), full_dim, report.old_rank, rule);
+
+  if (!lycoris && k >= module.rank) {
+    fill_retention(plan, as_span(sigma), module.rank, module.scale);
+    keep_original(plan, ModuleOutcome::unchanged, report.note);
+    return plan;
+  }
+  const std::uint64_t lora_values = std::min(k, report.old_rank) * (module.out_features() + module.in_flat());
+  if (lycoris && !options.to_lora && lora_values >= stored_factor_values(module)) {
+    fill_retention(plan, as_span(sigma), report.old_rank, module.scale);
+    keep_original(plan, ModuleOutcome::kept,
+                  fmt::format("kept as {}: its LoRA form at rank {} would hold {} values, it holds {}",
+                              report.kind, k, lora_values, stored_factor_values(module)));
+    return plan;
+  }
+
+  plan.emit_lora = true;
+  plan.rank = std::max<std::uint64_t>(1, std::min(k, report.old_rank));
+  const auto kept = static_cast<std::size_t>(std::min<std::uint64_t>(plan.rank, sigma.size()));
+  if (plan.product) plan.product->truncate(kept);
+  fill_retention(plan, as_span(sigma), plan.rank, module.scale);
+  if (plan.kron) {
+    plan.kron->sigma.conservativeResize(static_cast<Eigen::Index>(kept));
+    plan.kron->pairs.resize(kept);
+  }
+  report.outcome = ModuleOutcome::resized;
+  report.new_rank = plan.rank;
+  plan.written_alpha = alpha_for_rank(module, plan.rank);
+  report.new_alpha = plan.written_alpha;
+  // A scale with no alpha to carry it (e.g. a LoKr whose loader scale is fixed) goes into the factors.
+  if (!plan.written_alpha && module.alpha_source == AlphaSource::none) plan.factor_scale = module.scale;
+  return plan;
+}
+
+EmittedFactors emit_factors(const Reader& reader, const ModulePlan& plan) {
+  const Module& module = *plan.module;
+  const auto rank = static_cast<Eigen::Index>(plan.rank);
+  EmittedFactors out;
+  out.up = MatrixRM::Zero(static_cast<Eigen::Index>(module.out_features()), rank);
+  out.down = MatrixRM::Zero(rank, static_cast<Eigen::Index>(module.in_flat()));
+  std::uint64_t nonfinite = 0;
+  if (plan.kron) {
+    if (plan.kron->sigma.size() > 0) {
+      auto [up, down] = kron_truncate(*plan.kron, static_cast<std::size_t>(plan.kron->sigma.size()));
+      out.up.leftCols(up.cols()) = up;
+      out.down.topRows(down.rows()) = down;
+    }
+  } else if (plan.product && plan.product->rank() > 0) {
+    const ProductFactors factors = load_product(reader, module, nonfinite);
+    const Eigen::Index kept = static_cast<Eigen::Index>(plan.product->rank());
+    out.up.leftCols(kept).noalias() = factors.up * plan.product->up_transform;
+    out.down.topRows(kept).noalias() = plan.product->down_transform * factors.down;
+  }
+  if (plan.factor_scale != 1.0) {
+    const double root = std::sqrt(std::abs(plan.factor_scale));
+    out.up *= plan.factor_scale < 0 ? -root : root;
+    out.down *= root;
+  }
+  return out;
+}
+
+}  // namespace lorakit::detail

@@ -1,0 +1,35 @@
+#pragma once
+// Pass 1 of a resize: one module's exact spectrum, its chosen rank, and what will be written.
+#include <cstdint>
+#include <optional>
+
+#include "lorakit/adapter.hpp"
+#include "lorakit/resize.hpp"
+#include "lorakit/safetensors.hpp"
+#include "lorakit/spectrum.hpp"
+
+namespace lorakit::detail {
+
+struct ModulePlan {
+  const Module* module = nullptr;
+  ModuleReport report;
+  bool emit_lora = false;  // false: re-emit the module's own tensors (dtype-converted if asked)
+  std::uint64_t rank = 0;  // rank written when emit_lora (may exceed the numerical rank: zero-padded)
+  // Kept directions of the factored SVD (at most `rank`), for products and for LoKr.
+  std::optional<FactoredSvd> product;
+  std::optional<KronSvd> kron;
+  double factor_scale = 1.0;            // folded into the written factors when no alpha can carry it
+  std::optional<double> written_alpha;  // alpha tensor / PEFT alpha for the written module
+};
+
+ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeOptions& options);
+
+// The written factors of an emit_lora plan: up (out × rank) and down (rank × in_flat), unscaled
+// product truncated to `rank`, √σ split evenly, times factor_scale.
+struct EmittedFactors {
+  MatrixRM up;
+  MatrixRM down;
+};
+EmittedFactors emit_factors(const Reader& reader, const ModulePlan& plan);
+
+}  // namespace lorakit::detail

@@ -1,0 +1,225 @@
+// resize_file / plan_file: the two-pass resize. Pass 1 reads every module's factors, computes the
+// exact spectrum and keeps only the small transforms of the chosen rank; the header can then be laid
+// out exactly. Pass 2 re-reads the factors, applies the transforms and streams the output in order.
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "lorakit/adapter.hpp"
+#include "lorakit/atomic_file.hpp"
+#include "lorakit/error.hpp"
+#include "lorakit/report.hpp"
+#include "lorakit/resize.hpp"
+#include "lorakit/safetensors.hpp"
+#include "plan/factor_cache.hpp"
+#include "plan/module_plan.hpp"
+#include "plan/ordered_writer.hpp"
+#include "plan/output_plan.hpp"
+#include "plan/parallel.hpp"
+
+namespace lorakit {
+namespace {
+
+constexpr std::uint64_t kWriteBudget = 64ull << 20;  // produced-but-unwritten bytes in pass 2
+
+void validate(const ResizeOptions& options) {
+  auto fail = [](const std::string& message) { throw Error(ErrorCode::invalid_argument, message); };
+  if (options.rank && *options.rank == 0) fail("--rank must be at least 1");
+  if (options.conv_rank && *options.conv_rank == 0) fail("--conv-rank must be at least 1");
+  switch (options.method) {
+    case RankMethod::fixed:
+      if (!options.rank) fail("fixed resizing needs --rank N (or choose a --method)");
+      if (options.minimal) fail("--minimal applies to the dynamic methods only");
+      break;
+    case RankMethod::sv_ratio:
+      if (!(options.param >= 1.0) || !std::isfinite(options.param)) fail("sv_ratio needs --param P >= 1");
+      break;
+    case RankMethod::sv_fro:
+    case RankMethod::sv_cumulative:
+      if (!(options.param > 0.0 && options.param <= 1.0)) {
+        fail(fmt::format("{} needs --param P with 0 < P <= 1", rank_method_name(options.method)));
+      }
+      break;
+  }
+  if (options.dtype && !is_float(*options.dtype)) fail("--dtype must be a float type");
+  if (options.to_lora && options.keep_lycoris) fail("--to-lora and --keep-lycoris exclude each other");
+}
+
+void check_paths(const std::filesystem::path& input, const std::filesystem::path& output, bool force) {
+  std::error_code ignored;
+  const bool same = same_file(input, output) ||
+                    std::filesystem::weakly_canonical(input, ignored) ==
+                        std::filesystem::weakly_canonical(output, ignored);
+  if (same) {
+    throw Error(ErrorCode::same_file, output.string(), "", "output would replace the input; choose another path");
+  }
+  if (!force && std::filesystem::exists(std::filesystem::symlink_status(output))) {
+    throw Error(ErrorCode::output_exists, output.string(), "", "output exists (use --force to replace it)");
+  }
+}
+
+// Errors raised inside module code name the tensor only; add the file.
+template <typename F>
+auto naming_file(const std::filesystem::path& file, F&& body) {
+  try {
+    return body();
+  } catch (const Error& e) {
+    const std::string prefix = file.string() + ": ";
+    if (std::string_view(e.what()).starts_with(prefix)) throw;
+    throw Error(e.code(), prefix + e.what());
+  }
+}
+
+struct Job {
+  const std::filesystem::path& input;
+  const ResizeOptions& options;
+  Reader reader;
+  AdapterModel model;
+  std::vector<detail::ModulePlan> plans;
+  std::vector<detail::OutputTensor> outputs;
+  detail::OutputMetadata metadata;
+  std::vector<TensorSpec> specs;
+  Layout layout;
+  std::uint64_t progress_total = 0;
+
+  Job(const std::filesystem::path& path, const ResizeOptions& opts) : input(path), options(opts), reader(path) {}
+
+  void progress(std::uint64_t done) const {
+    if (options.progress) options.progress(done, progress_total);
+  }
+
+  void plan() {
+    const std::string file = input.string();
+    model = build_adapter_model(reader.header(), file, [this](const TensorInfo& info) {
+      const std::vector<double> values = reader.read_doubles(info);
+      if (values.size() != 1) {
+        throw Error(ErrorCode::adapter_invalid_alpha, "", info.name, "a scalar must hold one value");
+      }
+      return values[0];
+    });
+    if (model.modules.empty()) {
+      throw Error(ErrorCode::not_an_adapter, file, "",
+                  fmt::format("no LoRA/LyCORIS module among its {} tensors", reader.header().tensors.size()));
+    }
+    plans.resize(model.modules.size());
+    progress_total = plans.size();  // pass 2 adds its tensors below
+    detail::parallel_for(
+        plans.size(), detail::resolve_threads(options.threads),
+        [&](std::size_t i) { plans[i] = detail::plan_module(reader, model.modules[i], options); },
+        [&](std::size_t done) { progress(done); });
+    outputs = detail::output_tensors(model, plans, options);
+    metadata = detail::output_metadata(reader.header(), model, plans, options);
+    if (metadata.kohya_style) {
+      // Fixed-length placeholders: the real hashes are known only after the data is written.
+      metadata.metadata["sshs_model_hash"] = std::string(64, '0');
+      metadata.metadata["sshs_legacy_hash"] = std::string(8, '0');
+    }
+    for (const detail::OutputTensor& tensor : outputs) specs.push_back(tensor.spec);
+    layout = plan_layout(specs, metadata.metadata, metadata.has_metadata);
+    progress_total += outputs.size();
+  }
+
+  ResizeReport report(double seconds) const {
+    ResizeReport r;
+    r.input = input.string();
+    r.input_bytes = reader.file_size();
+    r.output_bytes = layout.file_size();
+    for (const detail::ModulePlan& plan : plans) r.modules.push_back(plan.report);
+    for (const TensorInfo* info : model.passthrough) r.passthrough.push_back(info->name);
+    if (std::any_of(plans.begin(), plans.end(), [](const auto& p) { return p.module->is_dora(); })) {
+      r.notes.push_back("DoRA modules are resized with their magnitude kept: the result is approximate");
+    }
+    r.seconds = seconds;
+    summarize(r);
+    return r;
+  }
+
+  void write(const std::filesystem::path& output) {
+    std::map<std::string_view, std::size_t> by_name;
+    for (std::size_t i = 0; i < outputs.size(); ++i) by_name[outputs[i].spec.name] = i;
+    std::vector<std::size_t> order;  // layout (file) order -> outputs index
+    for (const TensorInfo& info : layout.tensors) order.push_back(by_name.at(info.name));
+
+    AtomicFile file(output, options.force);
+    file.write(layout.prefix);
+    std::optional<SshsHasher> hasher;
+    if (metadata.kohya_style) hasher.emplace(plan_layout(specs, ss_only(metadata.metadata), true));
+
+    detail::FactorCache cache(reader, plans, outputs, order);
+    std::size_t written = 0;
+    detail::OrderedWriteJob job;
+    job.count = order.size();
+    job.threads = detail::resolve_threads(options.threads);
+    job.memory_budget = kWriteBudget;
+    job.size_of = [&](std::size_t i) { return layout.tensors[i].nbytes(); };
+    job.produce = [&](std::size_t i, std::span<std::byte> dst) { cache.produce(order[i], i, dst); };
+    job.sink = [&](std::span<const std::byte> bytes) {
+      file.write(bytes);
+      if (hasher) hasher->update_data(bytes);
+      progress(plans.size() + ++written);
+    };
+    detail::write_ordered(job);
+
+    if (hasher) {
+      const SshsHashes hashes = hasher->finish();
+      metadata.metadata["sshs_model_hash"] = hashes.model_hash;
+      metadata.metadata["sshs_legacy_hash"] = hashes.legacy_hash;
+      const Layout final_layout = plan_layout(specs, metadata.metadata, true);
+      if (final_layout.prefix.size() != layout.prefix.size()) {
+        throw Error(ErrorCode::internal, output.string(), "", "header size changed when hashes were filled in");
+      }
+      file.write_at(0, final_layout.prefix);
+    }
+    file.commit();
+  }
+};
+
+ResizeReport run(const std::filesystem::path& input, const std::filesystem::path* output,
+                 const ResizeOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  validate(options);
+  if (output != nullptr) check_paths(input, *output, options.force);
+  Job job(input, options);
+  naming_file(input, [&] { job.plan(); });
+  if (output != nullptr) naming_file(input, [&] { job.write(*output); });
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  ResizeReport report = job.report(elapsed.count());
+  if (output != nullptr) report.output = output->string();
+  return report;
+}
+
+}  // namespace
+
+RankRule rank_rule_for(const ResizeOptions& options, bool has_kernel) {
+  RankRule rule;
+  rule.method = options.method;
+  rule.param = options.param;
+  rule.cap = has_kernel && options.conv_rank ? options.conv_rank : options.rank;
+  rule.minimal = options.minimal;
+  return rule;
+}
+
+std::string_view module_outcome_name(ModuleOutcome outcome) {
+  switch (outcome) {
+    case ModuleOutcome::resized: return "resized";
+    case ModuleOutcome::unchanged: return "unchanged";
+    case ModuleOutcome::kept: return "kept";
+  }
+  return "?";
+}
+
+ResizeReport resize_file(const std::filesystem::path& input, const std::filesystem::path& output,
+                         const ResizeOptions& options) {
+  return run(input, &output, options);
+}
+
+ResizeReport plan_file(const std::filesystem::path& input, const ResizeOptions& options) {
+  return run(input, nullptr, options);
+}
+
+}  // namespace lorakit

@@ -1,0 +1,308 @@
+// End-to-end: generated LoRAs with real trainers' names and shapes → resize_file → re-read by the
+// independent loader-semantics evaluator (tests/support/loader_eval), compared with dense references.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <Eigen/SVD>
+#include <nlohmann/json.hpp>
+
+#include "loader_eval.hpp"
+#include "lora_gen.hpp"
+#include "lorakit/error.hpp"
+#include "lorakit/resize.hpp"
+#include "lorakit/safetensors.hpp"
+#include "lorakit/sha256.hpp"
+
+namespace lorakit {
+namespace {
+
+namespace fs = std::filesystem;
+using testsupport::GenSpec;
+
+std::vector<std::byte> file_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::byte> bytes(chars.size());
+  std::memcpy(bytes.data(), chars.data(), chars.size());
+  return bytes;
+}
+
+std::uint64_t header_length(const std::vector<std::byte>& bytes) {
+  std::uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  return n;
+}
+
+nlohmann::json header_json(const std::vector<std::byte>& bytes) {
+  const auto* begin = reinterpret_cast<const char*>(bytes.data()) + 8;
+  return nlohmann::json::parse(begin, begin + header_length(bytes));
+}
+
+// The reference rule for sv_fro (FORMATS.md §4), written again from the spec over a dense spectrum.
+std::size_t reference_sv_fro_rank(const Eigen::VectorXd& s, double p, std::size_t cap) {
+  const auto n = static_cast<std::size_t>(s.size());
+  if (s.size() == 0 || s(0) <= 1e-6) return 1;
+  const double total = s.squaredNorm();
+  double partial = 0.0;
+  std::size_t j = n;
+  for (std::size_t i = 0; i < n; ++i) {
+    partial += s(static_cast<Eigen::Index>(i)) * s(static_cast<Eigen::Index>(i));
+    if (partial / total >= p * p) {
+      j = i;
+      break;
+    }
+  }
+  const std::size_t clamped = std::max<std::size_t>(1, std::min(j + 1, n - 1));
+  return std::min(clamped + 1, cap);
+}
+
+class ResizeEndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("lorakit_e2e_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path generate(const GenSpec& spec, const std::string& name) {
+    const fs::path path = dir_ / name;
+    testsupport::write_lora(spec, path, true);
+    return path;
+  }
+
+  static ResizeOptions sv_fro(double p) {
+    ResizeOptions options;
+    options.method = RankMethod::sv_fro;
+    options.param = p;
+    return options;
+  }
+
+  fs::path dir_;
+};
+
+GenSpec small_sd15() {
+  GenSpec spec;
+  spec.arch = "sd15";
+  spec.family = "kohya";
+  spec.rank = 16;
+  spec.conv = true;
+  spec.shrink = 4;
+  spec.zero_module = true;
+  spec.dead_fraction = 0.05;
+  spec.seed = 7;
+  return spec;
+}
+
+// The loader-computed ΔW of every module moves by exactly the dropped energy: relative error
+// √(1 − fro²) up to fp16 rounding of the written factors; ranks equal the reference rule applied
+// to a dense SVD of each module's ΔW.
+TEST_F(ResizeEndToEnd, LoaderDeltaErrorMatchesReportedRetentionAndReferenceRanks) {
+  const fs::path input = generate(small_sd15(), "in.safetensors");
+  const fs::path output = dir_ / "out.safetensors";
+  const ResizeReport report = resize_file(input, output, sv_fro(0.9));
+
+  const auto before = testsupport::loader_modules(input);
+  const auto after = testsupport::loader_deltas(output);
+  ASSERT_EQ(before.size(), report.modules.size());
+  std::map<std::string, const ModuleReport*> by_stem;
+  for (const ModuleReport& m : report.modules) by_stem[m.stem] = &m;
+
+  std::size_t resized = 0;
+  for (const auto& module : before) {
+    SCOPED_TRACE(module.stem);
+    ASSERT_TRUE(by_stem.count(module.stem));
+    const ModuleReport& m = *by_stem[module.stem];
+    ASSERT_TRUE(after.count(module.stem));
+    const Eigen::MatrixXd& delta_after = after.at(module.stem);
+    const Eigen::VectorXd sigma = testsupport::singular_values(module.delta / module.scale);
+    EXPECT_EQ(m.new_rank, std::min<std::size_t>(reference_sv_fro_rank(sigma, 0.9, module.rank), module.rank));
+    if (std::isnan(m.fro_retained)) {  // an all-zero module stays all zero
+      EXPECT_EQ(delta_after.norm(), 0.0);
+      continue;
+    }
+    const double expected = std::sqrt(std::max(0.0, 1.0 - m.fro_retained * m.fro_retained));
+    const double error = testsupport::relative_error(module.delta, delta_after);
+    EXPECT_NEAR(error, expected, 2e-3) << "rank " << m.old_rank << " -> " << m.new_rank;
+    if (m.outcome == ModuleOutcome::resized) ++resized;
+  }
+  EXPECT_GT(resized, before.size() / 2);
+  EXPECT_LT(report.output_bytes, report.input_bytes);
+  EXPECT_EQ(report.output_bytes, fs::file_size(output));
+}
+
+// Input bytes never change; sshs hashes equal sha256 recomputed here from the output's bytes, with
+// the ss_*-only header length derived independently (nlohmann) as kohya serializes it.
+TEST_F(ResizeEndToEnd, InputUntouchedAndSshsHashesRederived) {
+  GenSpec spec = small_sd15();
+  spec.shrink = 2;  // > 1.1 MiB output, so the legacy window lies in the data
+  const fs::path input = generate(spec, "in.safetensors");
+  const std::string input_hash = sha256_hex(file_bytes(input));
+  const fs::path output = dir_ / "out.safetensors";
+  resize_file(input, output, sv_fro(0.95));
+  EXPECT_EQ(sha256_hex(file_bytes(input)), input_hash);
+
+  const std::vector<std::byte> bytes = file_bytes(output);
+  ASSERT_GT(bytes.size(), 0x110000u);
+  const std::uint64_t n = header_length(bytes);
+  nlohmann::json header = header_json(bytes);
+  const std::span<const std::byte> data(bytes.data() + 8 + n, bytes.size() - 8 - n);
+  EXPECT_EQ(header["__metadata__"]["sshs_model_hash"], sha256_hex(data));
+
+  nlohmann::json ss_only = header;
+  nlohmann::json metadata = nlohmann::json::object();
+  for (const auto& [key, value] : header["__metadata__"].items()) {
+    if (key.rfind("ss_", 0) == 0) metadata[key] = value;
+  }
+  ss_only["__metadata__"] = metadata;
+  std::string json = ss_only.dump(-1, ' ', false);
+  while ((8 + json.size()) % 8 != 0) json += ' ';
+  std::vector<std::byte> serialization(8 + json.size());
+  std::memcpy(serialization.data() + 8, json.data(), json.size());
+  serialization.insert(serialization.end(), data.begin(), data.end());
+  const std::span<const std::byte> window(serialization.data() + 0x100000, 0x10000);
+  EXPECT_EQ(header["__metadata__"]["sshs_legacy_hash"], sha256_hex(window).substr(0, 8));
+}
+
+TEST_F(ResizeEndToEnd, OutputBytesDoNotDependOnThreadCount) {
+  const fs::path input = generate(small_sd15(), "in.safetensors");
+  ResizeOptions options = sv_fro(0.9);
+  options.threads = 1;
+  resize_file(input, dir_ / "one.safetensors", options);
+  options.threads = 3;
+  resize_file(input, dir_ / "three.safetensors", options);
+  EXPECT_EQ(file_bytes(dir_ / "one.safetensors"), file_bytes(dir_ / "three.safetensors"));
+}
+
+TEST_F(ResizeEndToEnd, PassThroughTensorsAreByteIdentical) {
+  GenSpec spec = small_sd15();
+  spec.passthrough = true;
+  const fs::path input = generate(spec, "in.safetensors");
+  const fs::path output = dir_ / "out.safetensors";
+  const ResizeReport report = resize_file(input, output, sv_fro(0.9));
+  ASSERT_FALSE(report.passthrough.empty());
+  const Reader in(input), out(output);
+  for (const std::string& name : report.passthrough) {
+    SCOPED_TRACE(name);
+    const TensorInfo* a = in.header().find(name);
+    const TensorInfo* b = out.header().find(name);
+    ASSERT_NE(a, nullptr);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(a->dtype, b->dtype);
+    EXPECT_EQ(a->shape, b->shape);
+    EXPECT_TRUE(in.read(*a) == out.read(*b));
+  }
+}
+
+TEST_F(ResizeEndToEnd, RefusesToReplaceInputOrExistingOutput) {
+  const fs::path input = generate(small_sd15(), "in.safetensors");
+  const std::string input_hash = sha256_hex(file_bytes(input));
+  ResizeOptions options = sv_fro(0.9);
+  try {
+    resize_file(input, input, options);
+    FAIL() << "resizing onto the input must fail";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::same_file);
+  }
+  options.force = true;  // not even with --force
+  EXPECT_THROW(resize_file(input, dir_ / "." / "in.safetensors", options), Error);
+  EXPECT_EQ(sha256_hex(file_bytes(input)), input_hash);
+
+  const fs::path output = dir_ / "out.safetensors";
+  std::ofstream(output) << "precious";
+  options.force = false;
+  try {
+    resize_file(input, output, options);
+    FAIL() << "an existing output must be refused without --force";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::output_exists);
+  }
+  EXPECT_EQ(fs::file_size(output), 8u);
+  options.force = true;
+  resize_file(input, output, options);
+  EXPECT_GT(fs::file_size(output), 8u);
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(entry.path().extension(), ".safetensors") << "temp file left: " << entry.path();
+  }
+}
+
+// Fixed N above every module's rank: nothing is upsized; factor bytes stay as they were. Only
+// modules with σ₁ ≤ 1e-6 go to rank 1, as in the reference.
+TEST_F(ResizeEndToEnd, FixedRankAboveModuleRankKeepsModulesUnchanged) {
+  const fs::path input = dir_ / "in.safetensors";
+  const testsupport::GenResult generated = testsupport::write_lora(small_sd15(), input, true);
+  std::size_t tiny = 0;
+  for (const auto& module : generated.manifest) tiny += module.dead || module.zero;
+  ASSERT_GT(tiny, 0u);
+  const fs::path output = dir_ / "out.safetensors";
+  ResizeOptions options;
+  options.rank = 1000;
+  const ResizeReport report = resize_file(input, output, options);
+  EXPECT_EQ(report.resized, tiny);
+  EXPECT_EQ(report.unchanged, report.modules.size() - tiny);
+  const Reader in(input), out(output);
+  for (const ModuleReport& m : report.modules) {
+    if (m.outcome != ModuleOutcome::unchanged) continue;
+    for (const char* suffix : {".lora_down.weight", ".lora_up.weight", ".alpha"}) {
+      const std::string name = m.stem + suffix;
+      const TensorInfo* a = in.header().find(name);
+      const TensorInfo* b = out.header().find(name);
+      ASSERT_TRUE(a != nullptr && b != nullptr) << name;
+      EXPECT_TRUE(in.read(*a) == out.read(*b)) << name;
+    }
+  }
+}
+
+// Fixed rank: metadata as the reference writes it (FORMATS.md §4).
+TEST_F(ResizeEndToEnd, FixedRankMetadataFollowsReference) {
+  GenSpec spec = small_sd15();
+  spec.alpha = 7.0;  // scale 7/16: alpha' = 7/16·4 = 1.75 exactly
+  const fs::path input = generate(spec, "in.safetensors");
+  const std::string old_comment = Reader(input).header().metadata.at("ss_training_comment");
+  const fs::path output = dir_ / "out.safetensors";
+  ResizeOptions options;
+  options.rank = 4;
+  options.conv_rank = 2;
+  resize_file(input, output, options);
+  const Reader written(output);
+  const Metadata& metadata = written.header().metadata;
+  EXPECT_EQ(metadata.at("ss_network_dim"), "4");
+  EXPECT_EQ(metadata.at("ss_training_comment"), "dimension is resized from 16 to 4 (conv: 2); " + old_comment);
+  // The last module in name order is a linear one (text encoder): alpha' = 7/16 · 4.
+  EXPECT_EQ(metadata.at("ss_network_alpha"), "1.75");
+}
+
+// PEFT files carry no alpha tensors and must not gain any; the scale (1) stays what loaders compute.
+TEST_F(ResizeEndToEnd, PeftFileGainsNoAlphaTensor) {
+  GenSpec spec;
+  spec.arch = "flux";
+  spec.family = "peft";
+  spec.rank = 8;
+  spec.shrink = 16;
+  spec.metadata = false;
+  const fs::path input = generate(spec, "in.safetensors");
+  const fs::path output = dir_ / "out.safetensors";
+  const ResizeReport report = resize_file(input, output, sv_fro(0.9));
+  const Reader written(output);
+  for (const TensorInfo& info : written.header().tensors) {
+    EXPECT_EQ(info.name.find("alpha"), std::string::npos) << info.name;
+  }
+  const auto before = testsupport::loader_deltas(input);
+  const auto after = testsupport::loader_deltas(output);
+  for (const ModuleReport& m : report.modules) {
+    SCOPED_TRACE(m.stem);
+    const double expected = std::sqrt(std::max(0.0, 1.0 - m.fro_retained * m.fro_retained));
+    EXPECT_NEAR(testsupport::relative_error(before.at(m.stem), after.at(m.stem)), expected, 2e-3);
+  }
+}
+
+}  // namespace
+}  // namespace lorakit

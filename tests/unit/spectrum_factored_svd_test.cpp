@@ -1,0 +1,294 @@
+// factored_svd against an independent reference: the dense product B·A and Eigen's JacobiSVD in double
+// (long double where the product itself cancels in double), on small random LoRAs.
+//
+// Tolerances, stated once:
+//   singular values   |σᵢ − σᵢ^ref| ≤ 1e-6·σᵢ^ref + 1e-8·σ₁^ref  (1e-6 relative; tiny values relative to σ₁)
+//   truncated product ‖B·up_k·down_k·A − U_kΣ_kV_kᵀ‖_F ≤ 1e-9·‖B·A‖_F
+//   orthonormality    ‖UᵀU − I‖_max ≤ 1e-9 (U = B·up·Σ^{-½}, likewise V)
+//   √σ split          column norms of B·up (row norms of down·A) equal √σᵢ to 1e-9 relative
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include <Eigen/Eigenvalues>
+#include <Eigen/SVD>
+
+#include "lorakit/error.hpp"
+#include "lorakit/spectrum.hpp"
+
+namespace lorakit {
+namespace {
+
+using LongMatrix = Eigen::Matrix<long double, Eigen::Dynamic, Eigen::Dynamic>;
+
+constexpr double kSigmaRelative = 1e-6;
+constexpr double kSigmaFloor = 1e-8;  // of σ₁
+constexpr double kProductRelative = 1e-9;
+constexpr double kOrthonormal = 1e-9;
+
+MatrixRM random_matrix(Eigen::Index rows, Eigen::Index cols, std::mt19937_64& rng) {
+  std::normal_distribution<double> normal;
+  MatrixRM m(rows, cols);
+  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = normal(rng);
+  return m;
+}
+
+Eigen::MatrixXd random_orthonormal(Eigen::Index rows, Eigen::Index cols, std::mt19937_64& rng) {
+  const Eigen::MatrixXd gaussian = random_matrix(rows, cols, rng);
+  return Eigen::HouseholderQR<Eigen::MatrixXd>(gaussian).householderQ() * Eigen::MatrixXd::Identity(rows, cols);
+}
+
+struct DenseReference {
+  Eigen::VectorXd sigma;
+  Eigen::MatrixXd U, V;
+};
+
+DenseReference dense_svd(const MatrixRM& B, const MatrixRM& A) {
+  const Eigen::MatrixXd product = B * A;
+  Eigen::JacobiSVD<Eigen::MatrixXd> svd(product, Eigen::ComputeThinU | Eigen::ComputeThinV);
+  return {svd.singularValues(), svd.matrixU(), svd.matrixV()};
+}
+
+// Singular values of B·A with the product formed and decomposed in long double (64-bit mantissa).
+Eigen::VectorXd long_double_sigma(const MatrixRM& B, const MatrixRM& A) {
+  const LongMatrix product = B.cast<long double>() * A.cast<long double>();
+  return Eigen::JacobiSVD<LongMatrix>(product).singularValues().cast<double>();
+}
+
+void expect_sigma_matches(const Eigen::VectorXd& sigma, const Eigen::VectorXd& reference) {
+  ASSERT_LE(sigma.size(), reference.size());
+  for (Eigen::Index i = 0; i < reference.size(); ++i) {
+    const double tolerance = kSigmaRelative * reference(i) + kSigmaFloor * reference(0);
+    const double value = i < sigma.size() ? sigma(i) : 0.0;  // dropped values are zeros
+    EXPECT_NEAR(value, reference(i), tolerance) << "singular value " << i;
+  }
+}
+
+void expect_orthonormal_columns(const Eigen::MatrixXd& Q, const char* what) {
+  const Eigen::MatrixXd gram = Q.transpose() * Q;
+  const double deviation = (gram - Eigen::MatrixXd::Identity(Q.cols(), Q.cols())).cwiseAbs().maxCoeff();
+  EXPECT_LE(deviation, kOrthonormal) << what;
+}
+
+// Every property the planner relies on, against the dense reference.
+void expect_exact_svd(const MatrixRM& B, const MatrixRM& A, const FactoredSvd& svd,
+                      const Eigen::VectorXd& reference_sigma) {
+  const Eigen::Index rank = svd.sigma.size();
+  ASSERT_EQ(svd.up_transform.rows(), B.cols());
+  ASSERT_EQ(svd.up_transform.cols(), rank);
+  ASSERT_EQ(svd.down_transform.rows(), rank);
+  ASSERT_EQ(svd.down_transform.cols(), A.rows());
+  expect_sigma_matches(svd.sigma, reference_sigma);
+  if (rank == 0) return;
+
+  const Eigen::MatrixXd up = B * svd.up_transform;      // U·√Σ
+  const Eigen::MatrixXd down = svd.down_transform * A;  // √Σ·Vᵀ
+  for (Eigen::Index i = 0; i < rank; ++i) {
+    const double root = std::sqrt(svd.sigma(i));
+    EXPECT_NEAR(up.col(i).norm(), root, 1e-9 * root) << "up column " << i;
+    EXPECT_NEAR(down.row(i).norm(), root, 1e-9 * root) << "down row " << i;
+  }
+  const Eigen::VectorXd inverse_root = svd.sigma.cwiseSqrt().cwiseInverse();
+  expect_orthonormal_columns(up * inverse_root.asDiagonal(), "U");
+  expect_orthonormal_columns(down.transpose() * inverse_root.asDiagonal(), "V");
+
+  const DenseReference dense = dense_svd(B, A);
+  const double norm = dense.sigma.norm();
+  for (const Eigen::Index k : {Eigen::Index{1}, rank / 2, rank}) {
+    if (k == 0) continue;
+    const Eigen::MatrixXd ours = up.leftCols(k) * down.topRows(k);
+    const Eigen::MatrixXd best =
+        dense.U.leftCols(k) * dense.sigma.head(k).asDiagonal() * dense.V.leftCols(k).transpose();
+    EXPECT_LE((ours - best).norm(), kProductRelative * norm) << "rank-" << k << " truncation";
+  }
+}
+
+TEST(FactoredSvd, LinearLoraMatchesDenseSvdByTheGramRoute) {
+  std::mt19937_64 rng(1);
+  const MatrixRM B = random_matrix(40, 8, rng);
+  const MatrixRM A = random_matrix(8, 30, rng);
+  const FactoredSvd svd = factored_svd(B, A);
+  EXPECT_EQ(svd.rank(), 8u);
+  EXPECT_FALSE(svd.qr_fallback);  // well-conditioned random factors: the fast route is accurate
+  expect_exact_svd(B, A, svd, dense_svd(B, A).sigma);
+}
+
+TEST(FactoredSvd, ConvLoraWithFlattenedKernel) {
+  std::mt19937_64 rng(2);
+  const MatrixRM B = random_matrix(20, 8, rng);      // up (out=20, r=8, 1, 1)
+  const MatrixRM A = random_matrix(8, 6 * 9, rng);   // down (r=8, in=6, 3, 3) flattened
+  const FactoredSvd svd = factored_svd(B, A);
+  EXPECT_EQ(svd.rank(), 8u);
+  expect_exact_svd(B, A, svd, dense_svd(B, A).sigma);
+}
+
+TEST(FactoredSvd, Conv3dLoraWithFlattenedKernel) {
+  std::mt19937_64 rng(3);
+  const MatrixRM B = random_matrix(16, 6, rng);      // up (out=16, r=6, 1, 1, 1)
+  const MatrixRM A = random_matrix(6, 3 * 27, rng);  // down (r=6, in=3, 3, 3, 3) flattened
+  const FactoredSvd svd = factored_svd(B, A);
+  EXPECT_EQ(svd.rank(), 6u);
+  expect_exact_svd(B, A, svd, dense_svd(B, A).sigma);
+}
+
+TEST(FactoredSvd, DuplicatedUpColumnsLoseOneDirection) {
+  std::mt19937_64 rng(4);
+  MatrixRM B = random_matrix(40, 8, rng);
+  const MatrixRM A = random_matrix(8, 30, rng);
+  B.col(5) = B.col(2);  // B·A = B' · A' with A' of rank 7: rank(B·A) = 7
+  const FactoredSvd svd = factored_svd(B, A);
+  EXPECT_EQ(svd.rank(), 7u);
+  expect_exact_svd(B, A, svd, dense_svd(B, A).sigma);
+}
+
+TEST(FactoredSvd, ZeroDownRowLosesOneDirection) {
+  std::mt19937_64 rng(5);
+  const MatrixRM B = random_matrix(40, 8, rng);
+  MatrixRM A = random_matrix(8, 30, rng);
+  A.row(3).setZero();
+  const FactoredSvd svd = factored_svd(B, A);
+  EXPECT_EQ(svd.rank(), 7u);
+  expect_exact_svd(B, A, svd, dense_svd(B, A).sigma);
+}
+
+TEST(FactoredSvd, BothFactorsRankDeficient) {
+  std::mt19937_64 rng(6);
+  MatrixRM B = random_matrix(40, 8, rng);
+  MatrixRM A = random_matrix(8, 30, rng);
+  B.col(7) = 2.0 * B.col(0) - B.col(1);
+  A.row(4).setZero();
+  const FactoredSvd svd = factored_svd(B, A);
+  EXPECT_EQ(svd.rank(), 6u);
+  expect_exact_svd(B, A, svd, dense_svd(B, A).sigma);
+}
+
+TEST(FactoredSvd, InnerRankAboveTheMatrixSize) {  // r = 12 > n = 9: at most 9 directions
+  std::mt19937_64 rng(7);
+  const MatrixRM B = random_matrix(20, 12, rng);
+  const MatrixRM A = random_matrix(12, 9, rng);
+  const FactoredSvd svd = factored_svd(B, A);
+  EXPECT_EQ(svd.rank(), 9u);
+  expect_exact_svd(B, A, svd, dense_svd(B, A).sigma);
+}
+
+TEST(FactoredSvd, AllZeroUpGivesRankZero) {
+  std::mt19937_64 rng(8);
+  const MatrixRM B = MatrixRM::Zero(40, 8);
+  const MatrixRM A = random_matrix(8, 30, rng);
+  const FactoredSvd svd = factored_svd(B, A);
+  EXPECT_EQ(svd.rank(), 0u);
+  EXPECT_EQ(svd.up_transform.rows(), 8);
+  EXPECT_EQ(svd.up_transform.cols(), 0);
+  EXPECT_EQ(svd.down_transform.rows(), 0);
+  EXPECT_EQ(svd.down_transform.cols(), 8);
+}
+
+TEST(FactoredSvd, AllZeroDownGivesRankZero) {
+  std::mt19937_64 rng(9);
+  const MatrixRM B = random_matrix(40, 8, rng);
+  const MatrixRM A = MatrixRM::Zero(8, 30);
+  const FactoredSvd svd = factored_svd(B, A);
+  EXPECT_EQ(svd.rank(), 0u);
+  EXPECT_EQ(svd.up_transform.rows(), 8);
+  EXPECT_EQ(svd.down_transform.cols(), 8);
+}
+
+TEST(FactoredSvd, ProductOfNonzeroFactorsThatIsZero) {  // B·A = 0 with ‖B‖, ‖A‖ ~ 1
+  std::mt19937_64 rng(10);
+  const Eigen::MatrixXd basis = random_orthonormal(8, 8, rng);
+  const MatrixRM B = random_matrix(40, 4, rng) * basis.leftCols(4).transpose();   // rows in span(q1..q4)
+  const MatrixRM A = basis.rightCols(4) * random_matrix(4, 30, rng);              // columns ⟂ to it
+  const FactoredSvd svd = factored_svd(B, A);
+  EXPECT_EQ(svd.rank(), 0u);
+}
+
+TEST(FactoredSvd, NearlyCancellingFactorsUseTheQrRoute) {
+  // B = [X, X + δE], A = [Y; −Y + δF]: B·A = δ(X·F − E·Y) + δ²E·F, so σ₁(B·A) ≈ 1e-7·‖B‖‖A‖. The dense
+  // double product itself cancels (error ~ε‖B‖‖A‖), so the reference forms it in long double.
+  std::mt19937_64 rng(11);
+  constexpr double delta = 1e-7;
+  const MatrixRM X = random_matrix(40, 4, rng), E = random_matrix(40, 4, rng);
+  const MatrixRM Y = random_matrix(4, 30, rng), F = random_matrix(4, 30, rng);
+  MatrixRM B(40, 8), A(8, 30);
+  B << X, X + delta * E;
+  A << Y, -Y + delta * F;
+  const FactoredSvd svd = factored_svd(B, A);
+  EXPECT_TRUE(svd.qr_fallback);
+  EXPECT_EQ(svd.rank(), 8u);
+  const Eigen::VectorXd reference = long_double_sigma(B, A);
+  const double scale = B.operatorNorm() * A.operatorNorm();
+  EXPECT_LT(reference(0), 1e-6 * scale);  // the case really cancels
+  expect_sigma_matches(svd.sigma, reference);
+}
+
+TEST(FactoredSvd, WideSpectrumFromOneToOneMillionth) {
+  // B = U·diag(√s)·Q, A = Qᵀ·diag(√s)·Vᵀ: B·A = U·diag(s)·Vᵀ with s known, s from 1 down to 1e-6.
+  std::mt19937_64 rng(12);
+  constexpr Eigen::Index r = 10;
+  Eigen::VectorXd s(r);
+  for (Eigen::Index i = 0; i < r; ++i) s(i) = std::pow(10.0, -6.0 * static_cast<double>(i) / (r - 1));
+  const Eigen::MatrixXd U = random_orthonormal(50, r, rng), V = random_orthonormal(36, r, rng);
+  const Eigen::MatrixXd Q = random_orthonormal(r, r, rng);
+  const MatrixRM B = U * s.cwiseSqrt().asDiagonal() * Q;
+  const MatrixRM A = Q.transpose() * s.cwiseSqrt().asDiagonal() * V.transpose();
+  const FactoredSvd svd = factored_svd(B, A);
+  EXPECT_EQ(svd.rank(), static_cast<std::size_t>(r));
+  expect_sigma_matches(svd.sigma, s);  // the constructed spectrum
+  expect_exact_svd(B, A, svd, long_double_sigma(B, A));
+}
+
+TEST(FactoredSvd, WideSpectrumInTheUpFactorAlone) {  // κ(B) = 1e6: the Gram of B would lose it
+  std::mt19937_64 rng(13);
+  constexpr Eigen::Index r = 8;
+  Eigen::VectorXd s(r);
+  for (Eigen::Index i = 0; i < r; ++i) s(i) = std::pow(10.0, -6.0 * static_cast<double>(i) / (r - 1));
+  const MatrixRM B = random_orthonormal(40, r, rng) * s.asDiagonal();
+  const MatrixRM A = random_orthonormal(30, r, rng).transpose();  // orthonormal rows: σ(B·A) = s
+  const FactoredSvd svd = factored_svd(B, A);
+  expect_sigma_matches(svd.sigma, s);
+  expect_exact_svd(B, A, svd, long_double_sigma(B, A));
+}
+
+TEST(FactoredSvd, TruncateKeepsTheLeadingDirections) {
+  std::mt19937_64 rng(14);
+  const MatrixRM B = random_matrix(24, 6, rng);
+  const MatrixRM A = random_matrix(6, 18, rng);
+  const FactoredSvd full = factored_svd(B, A);
+  FactoredSvd cut = full;
+  cut.truncate(2);
+  ASSERT_EQ(cut.rank(), 2u);
+  EXPECT_EQ(cut.up_transform.rows(), 6);
+  EXPECT_EQ(cut.down_transform.cols(), 6);
+  EXPECT_EQ(cut.sigma, full.sigma.head(2));
+  EXPECT_EQ(cut.up_transform, full.up_transform.leftCols(2));
+  EXPECT_EQ(cut.down_transform, full.down_transform.topRows(2));
+  cut.truncate(5);  // more than it has: unchanged
+  EXPECT_EQ(cut.rank(), 2u);
+}
+
+TEST(FactoredSvd, MismatchedInnerDimensionsAreRejected) {
+  std::mt19937_64 rng(15);
+  try {
+    factored_svd(random_matrix(10, 4, rng), random_matrix(5, 10, rng));
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::adapter_shape_mismatch);
+    EXPECT_STREQ(error.what(), "factored SVD: up is 10×4 but down is 5×10 (inner dimensions differ)");
+  }
+}
+
+TEST(FactoredSvd, NonFiniteFactorsAreRejected) {
+  std::mt19937_64 rng(16);
+  MatrixRM B = random_matrix(10, 4, rng);
+  B(3, 1) = std::numeric_limits<double>::quiet_NaN();
+  try {
+    factored_svd(B, random_matrix(4, 10, rng));
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::numeric_failure);
+  }
+}
+
+}  // namespace
+}  // namespace lorakit
