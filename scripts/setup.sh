@@ -2,7 +2,7 @@
 # Installs the Debian packages lorakit builds with, skipping those already present.
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config libeigen3-dev nlohmann-json3-dev libcli11-dev
-          libfmt-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev python3)
+          libfmt-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev python3 time gawk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

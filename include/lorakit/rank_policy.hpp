@@ -45,9 +45,10 @@ struct Retention {  // NaN everywhere for a zero module (as the reference; avera
   double fro = 1.0;        // √(Σ_{i<k} σ² / Σ σ²)
   double max_ratio = 1.0;  // σ₁ / σ_k
 };
-// Retention of the first k ≥ 1 of `sigma`. A zero module (empty sigma or Σσ = 0) gives NaN for all
-// three. k beyond the list counts the missing σ as zeros: sum = fro = 1 and max_ratio = +inf (σ_k = 0,
-// as the reference's dense spectrum gives). Throws Error(invalid_argument) for k = 0.
+// Retention of the first k of `sigma`. A zero module (empty sigma or Σσ = 0) gives NaN for all three,
+// whatever k (a rank-0 module is one). k beyond the list counts the missing σ as zeros: sum = fro = 1 and
+// max_ratio = +inf (σ_k = 0, as the reference's dense spectrum gives). Throws Error(invalid_argument) for
+// k = 0 on a nonzero module.
 Retention retention(std::span<const double> sigma, std::size_t k);
 
 inline constexpr double kMinSingularValue = 1e-6;  // reference MIN_SV: below it a module gets rank 1

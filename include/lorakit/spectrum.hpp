@@ -41,8 +41,10 @@ FactoredSvd factored_svd(const MatrixRM& B, const MatrixRM& A);
 MatrixRM fold_tucker(const MatrixRM& mid_flat /* r_a × (r_b·K) */, std::size_t r_b, const MatrixRM& down);
 
 // Face-splitting products (MATH.md §4): (B1·A1) ⊙ (B2·A2) = face_split_up(B1,B2) · face_split_down(A1,A2).
-MatrixRM face_split_up(const MatrixRM& B1, const MatrixRM& B2);    // m × r1·r2, row i = kron(B1[i,:], B2[i,:])
-MatrixRM face_split_down(const MatrixRM& A1, const MatrixRM& A2);  // r1·r2 × n, column j = kron(A1[:,j], A2[:,j])
+// face_split_up: m × r1·r2, row i = kron(B1[i,:], B2[i,:]); face_split_down: r1·r2 × n, column j =
+// kron(A1[:,j], A2[:,j]).
+MatrixRM face_split_up(const MatrixRM& B1, const MatrixRM& B2);
+MatrixRM face_split_down(const MatrixRM& A1, const MatrixRM& A2);
 
 // SVD of one Kronecker factor, explicit: W = U · diag(σ) · Vᵀ, ρ columns (numerical rank).
 struct ExplicitSvd {

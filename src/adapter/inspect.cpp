@@ -22,15 +22,13 @@ namespace {
 // become "double_blocks_0_img_attn_qkv").
 struct Layer {
   std::string name;
-  std::uint64_t out = 0;
-  std::uint64_t in = 0;
+  std::uint64_t in = 0;  // input width of the patched weight
 };
 
-constexpr std::array<std::string_view, 5> kTextEncoderPrefixes = {"lora_te", "text_encoder", "te_", "te1.",
-                                                                   "te2."};
+constexpr std::array<std::string_view, 2> kTextEncoderPrefixes = {"lora_te", "text_encoder"};
 constexpr std::array<std::string_view, 8> kDenoiserPrefixes = {
-    "lora_unet_",       "lora_transformer_", "lycoris_",   "base_model.model.",
-    "model.diffusion_model.", "diffusion_model.", "transformer.", "unet."};
+    "lora_unet_", "lora_transformer_", "lycoris_", "base_model.model.", "model.diffusion_model.", "diffusion_model.",
+    "transformer.", "unet."};
 
 bool starts_with_any(std::string_view text, std::span<const std::string_view> prefixes) {
   return std::any_of(prefixes.begin(), prefixes.end(), [&](std::string_view p) { return text.starts_with(p); });
@@ -53,7 +51,7 @@ std::vector<Layer> denoiser_layers(const AdapterModel& model) {
   std::vector<Layer> layers;
   for (const Module& module : model.modules) {
     if (starts_with_any(module.stem, kTextEncoderPrefixes)) continue;
-    layers.push_back(Layer{layer_name(module.stem), module.weight_shape.at(0), module.weight_shape.at(1)});
+    layers.push_back(Layer{layer_name(module.stem), module.weight_shape.at(1)});
   }
   return layers;
 }
@@ -110,8 +108,8 @@ BaseModelGuess guess_bfl_blocks(const std::vector<Layer>& layers) {
 // HunyuanVideo: 0–19 and 0–39 (both hidden 3072); SD3: no single blocks, hidden 1536 or 2432.
 BaseModelGuess guess_diffusers_mmdit(const std::vector<Layer>& layers) {
   static const std::regex attention("^(single_)?transformer_blocks_\\d+_attn_to_[qkv]$");
-  static const std::regex double_index("^transformer_blocks_(\\d+)_");
-  static const std::regex single_index("^single_transformer_blocks_(\\d+)_");
+  static const std::regex double_index("^transformer_blocks_(\\d{1,6})_");
+  static const std::regex single_index("^single_transformer_blocks_(\\d{1,6})_");
   static const std::regex other_mmdit("img_mlp|txt_mlp|img_mod|txt_mod");  // Qwen-Image style
   const std::optional<std::uint64_t> hidden = common_in(layers, attention);
   const long doubles = max_index(layers, double_index);
@@ -281,7 +279,8 @@ void print_inspection(std::ostream& out, const Inspection& inspection) {
   }
   line("DTypes", dtypes.empty() ? "none" : dtypes);
   line("PEFT config", inspection.peft_config ? "yes (lora_adapter_metadata)" : "no");
-  line("Pass-through", fmt::format("{} tensors", inspection.passthrough.size()));
+  line("Pass-through", fmt::format("{} tensor{}", inspection.passthrough.size(),
+                                   inspection.passthrough.size() == 1 ? "" : "s"));
   for (const std::string& name : inspection.passthrough) line("", name);
 }
 

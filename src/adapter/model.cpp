@@ -432,6 +432,20 @@ class ModuleBuilder {
   const ScalarReader& read_scalar_;
 };
 
+using GroupMap = std::map<std::pair<std::string_view, std::string_view>, Group>;
+
+// alpha, scale and dora_scale belong to the module with factors under the same stem: the one without
+// an adapter infix, else the only one (ComfyUI reads STEM.alpha beside STEM.lora_A.default.weight).
+Group* owner_of(GroupMap& groups, std::string_view stem) {
+  std::vector<Group*> candidates;
+  for (auto it = groups.lower_bound({stem, std::string_view()}); it != groups.end() && it->first.first == stem; ++it) {
+    if (it->second.has_factor()) candidates.push_back(&it->second);
+  }
+  if (candidates.empty()) return nullptr;
+  if (candidates.front()->adapter_name.empty() || candidates.size() == 1) return candidates.front();
+  return nullptr;
+}
+
 // diffusers' config applies to the PEFT modules that carry neither an alpha nor a scale tensor.
 std::optional<PeftConfig> apply_peft_config(const Header& header, std::vector<Module>& modules,
                                             std::string_view file) {
@@ -458,7 +472,7 @@ std::optional<PeftConfig> apply_peft_config(const Header& header, std::vector<Mo
 }  // namespace
 
 AdapterModel build_adapter_model(const Header& header, std::string_view file, const ScalarReader& read_scalar) {
-  std::map<std::pair<std::string_view, std::string_view>, Group> groups;
+  GroupMap groups;
   std::vector<std::pair<adapter_detail::ParsedKey, const TensorInfo*>> attachments;
   for (const TensorInfo& tensor : header.tensors) {
     const std::optional<adapter_detail::ParsedKey> key = adapter_detail::parse_key(tensor.name);
@@ -479,10 +493,8 @@ AdapterModel build_adapter_model(const Header& header, std::string_view file, co
     }
     add_tensor(group, key->role, tensor, file);
   }
-  // alpha, scale and dora_scale belong to a module only if it has factors under the same stem.
   for (const auto& [key, tensor] : attachments) {
-    const auto group = groups.find({key.stem, std::string_view()});
-    if (group != groups.end() && group->second.has_factor()) add_tensor(group->second, key.role, *tensor, file);
+    if (Group* owner = owner_of(groups, key.stem)) add_tensor(*owner, key.role, *tensor, file);
   }
 
   AdapterModel model;

@@ -52,7 +52,8 @@ class ProgressPrinter : public Observer {
   }
 
   void progress(std::size_t index, double fraction) override {
-    running_[index].fraction = std::clamp(fraction, 0.0, 1.0);
+    // Never backwards, even when the engine learns its total work late (its planning pass ends at 1).
+    running_[index].fraction = std::max(running_[index].fraction, std::clamp(fraction, 0.0, 1.0));
     draw_soon();
   }
 

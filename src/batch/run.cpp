@@ -224,6 +224,7 @@ class FileJob {
     RemoveOnExit remove_temp(temp);
     const ResizeReport report = resize_file(input, temp, resize_);
     check_fully_readable(temp);
+    fs::permissions(temp, fs::status(input).permissions(), error);  // the replacement keeps the file's mode
     stop_point();
     if (options_.backup && !backup_exists) {
       make_backup(input, backup);

@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 #include "lorakit/atomic_file.hpp"
@@ -104,6 +105,10 @@ class Scanner {
   }
 
   std::vector<Item> finish() {
+    if (items_.empty() && excluded_ > 0) {
+      throw Error(ErrorCode::invalid_argument, "every input is inside the output folder " +
+                                                   options_.output_dir.string() + " (choose another folder, or --in-place)");
+    }
     std::sort(items_.begin(), items_.end(), [](const Item& a, const Item& b) {
       return std::tie(a.relative, a.input) < std::tie(b.relative, b.input);
     });
@@ -118,6 +123,10 @@ class Scanner {
     if (!fs::exists(status)) {
       throw Error(ErrorCode::invalid_argument, path.string() + ": no such file or folder");
     }
+    if (inside_output_dir(path)) {
+      ++excluded_;  // e.g. `loras/*` expanded by the shell while OUTDIR is loras/out
+      return;
+    }
     if (fs::is_directory(status)) {
       add_folder(path);
     } else if (fs::is_regular_file(status)) {
@@ -129,10 +138,6 @@ class Scanner {
 
   void add_folder(const fs::path& folder) {
     std::error_code error;
-    if (output_dir_ && fs::equivalent(folder, *output_dir_, error) && !options_.in_place) {
-      throw Error(ErrorCode::invalid_argument,
-                  folder.string() + ": the output folder is this input folder (choose another folder, or --in-place)");
-    }
     const auto options = fs::directory_options::skip_permission_denied;
     if (options_.recursive) {
       fs::recursive_directory_iterator it(folder, options, error);
@@ -166,6 +171,17 @@ class Scanner {
     if (entry.is_regular_file(error) && !is_any_leftover_temp_name(entry.path().filename().string())) {
       add_file(entry.path(), entry.path().lexically_relative(folder).generic_string());
     }
+  }
+
+  // At or below OUTDIR.
+  bool inside_output_dir(const fs::path& path) const {
+    std::error_code error;
+    const fs::path resolved = fs::weakly_canonical(path, error);
+    if (!output_dir_ || error) {
+      return false;
+    }
+    const auto [end, ignored] = std::mismatch(output_dir_->begin(), output_dir_->end(), resolved.begin(), resolved.end());
+    return end == output_dir_->end();
   }
 
   bool is_output_dir(const fs::path& folder) const {
@@ -218,6 +234,7 @@ class Scanner {
   const ScanOptions& options_;
   std::optional<fs::path> output_dir_;
   std::set<fs::path> seen_;
+  std::size_t excluded_ = 0;
   std::vector<Item> items_;
 };
 
@@ -229,6 +246,12 @@ std::vector<Item> scan_inputs(const ScanOptions& options) {
   }
   if (options.in_place != options.output_dir.empty()) {
     throw Error(ErrorCode::invalid_argument, "give either an output folder (-o) or --in-place");
+  }
+  if (options.in_place && !options.suffix.empty()) {
+    throw Error(ErrorCode::invalid_argument, "--suffix needs an output folder (-o), not --in-place");
+  }
+  if (options.suffix.find('/') != std::string::npos) {
+    throw Error(ErrorCode::invalid_argument, "--suffix must not contain '/'");
   }
   Scanner scanner(options);
   for (const std::string& input : options.inputs) {

@@ -75,10 +75,7 @@ unsigned threads_per_file(unsigned requested, unsigned jobs, unsigned cores) {
   if (requested > 0) {
     return requested;
   }
-  if (jobs <= 1) {
-    return 0;
-  }
-  return std::max(1U, cores / jobs);
+  return std::max(1U, cores / std::max(1U, jobs));
 }
 
 bool MemoryBudget::can_start(std::uint64_t estimate) const {

@@ -1,6 +1,7 @@
 #include "plan/module_factors.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <string>
 #include <vector>
 
@@ -40,17 +41,17 @@ MatrixRM fold(const Reader& reader, const TensorInfo& core, const MatrixRM& down
 
 // One Hadamard term of a LoHa as a product: plain (w_a (out, r), w_b (r, n)) or Tucker
 // (w_a (r, out), t (r, r, K), w_b (r, in)): up = w_aᵀ, down = fold(t, w_b).
-ProductFactors loha_term(const Reader& reader, const Module& module, Role a, Role b, Role t,
+ProductFactors loha_term(const Reader& reader, const Module& module, Role a, Role b, Role t, Side side,
                          std::uint64_t& nonfinite) {
   ProductFactors term;
-  MatrixRM w_a = read_rows(reader, required(module, a), nonfinite);
-  MatrixRM w_b = read_rows(reader, required(module, b), nonfinite);
-  if (module.kind == ModuleKind::loha_tucker) {
-    term.up = w_a.transpose();
-    term.down = fold(reader, required(module, t), w_b, nonfinite);
-  } else {
-    term.up = std::move(w_a);
-    term.down = std::move(w_b);
+  const bool tucker = module.kind == ModuleKind::loha_tucker;
+  if (side != Side::down) {
+    MatrixRM w_a = read_rows(reader, required(module, a), nonfinite);
+    term.up = tucker ? MatrixRM(w_a.transpose()) : std::move(w_a);
+  }
+  if (side != Side::up) {
+    MatrixRM w_b = read_rows(reader, required(module, b), nonfinite);
+    term.down = tucker ? fold(reader, required(module, t), w_b, nonfinite) : std::move(w_b);
   }
   return term;
 }
@@ -62,48 +63,61 @@ void check_inner(const Module& module, const ProductFactors& p) {
   }
 }
 
+// Integer test of the exponent bits: one contiguous pass the compiler vectorises (Eigen's allFinite
+// walks a row-major matrix with a stride).
+std::uint64_t count_nonfinite(std::span<const double> values) {
+  constexpr std::uint64_t kExponent = 0x7ff0000000000000ull;
+  std::uint64_t count = 0;
+  for (const double value : values) {
+    const auto bits = std::bit_cast<std::uint64_t>(value);
+    count += (bits & kExponent) == kExponent;
+  }
+  return count;
+}
+
 }  // namespace
 
 MatrixRM read_matrix(const Reader& reader, const TensorInfo& info, std::uint64_t rows, std::uint64_t cols,
                      std::uint64_t& nonfinite) {
   MatrixRM matrix(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
   const std::vector<std::byte> bytes = reader.read(info);
-  decode(info.dtype, bytes, std::span<double>(matrix.data(), static_cast<std::size_t>(matrix.size())));
-  if (!matrix.allFinite()) {
-    nonfinite += static_cast<std::uint64_t>((!matrix.array().isFinite()).count());
-  }
+  const std::span<double> values(matrix.data(), static_cast<std::size_t>(matrix.size()));
+  decode(info.dtype, bytes, values);
+  nonfinite += count_nonfinite(values);
   return matrix;
 }
 
-ProductFactors load_product(const Reader& reader, const Module& module, std::uint64_t& nonfinite) {
+ProductFactors load_product(const Reader& reader, const Module& module, std::uint64_t& nonfinite, Side side) {
   ProductFactors result;
+  const bool up = side != Side::down;
+  const bool down = side != Side::up;
   switch (module.kind) {
     case ModuleKind::lora:
-      result.up = read_rows(reader, required(module, Role::up), nonfinite);
-      result.down = read_rows(reader, required(module, Role::down), nonfinite);
+    case ModuleKind::lora_tucker:
+      if (up) result.up = read_rows(reader, required(module, Role::up), nonfinite);
+      if (down) result.down = read_rows(reader, required(module, Role::down), nonfinite);
+      if (down && module.kind == ModuleKind::lora_tucker) {
+        result.down = fold(reader, required(module, Role::mid), result.down, nonfinite);
+      }
       break;
-    case ModuleKind::lora_tucker: {
-      result.up = read_rows(reader, required(module, Role::up), nonfinite);
-      const MatrixRM down = read_rows(reader, required(module, Role::down), nonfinite);
-      result.down = fold(reader, required(module, Role::mid), down, nonfinite);
-      break;
-    }
     case ModuleKind::loha:
     case ModuleKind::loha_tucker: {
       const ProductFactors first =
-          loha_term(reader, module, Role::hada_w1_a, Role::hada_w1_b, Role::hada_t1, nonfinite);
+          loha_term(reader, module, Role::hada_w1_a, Role::hada_w1_b, Role::hada_t1, side, nonfinite);
       const ProductFactors second =
-          loha_term(reader, module, Role::hada_w2_a, Role::hada_w2_b, Role::hada_t2, nonfinite);
-      check_inner(module, first);
-      check_inner(module, second);
-      result.up = face_split_up(first.up, second.up);
-      result.down = face_split_down(first.down, second.down);
+          loha_term(reader, module, Role::hada_w2_a, Role::hada_w2_b, Role::hada_t2, side, nonfinite);
+      if (side == Side::both) {
+        check_inner(module, first);
+        check_inner(module, second);
+      }
+      if (up) result.up = face_split_up(first.up, second.up);
+      if (down) result.down = face_split_down(first.down, second.down);
       break;
     }
     case ModuleKind::lokr:
       throw Error(ErrorCode::internal, "", module.stem, "LoKr is not a plain product");
   }
-  check_inner(module, result);
+  if (side == Side::both) check_inner(module, result);
   return result;
 }
 

@@ -20,8 +20,12 @@ struct ProductFactors {
   MatrixRM down;  // R × n
 };
 
-// B and A of ΔW/scale for lora, lora_tucker, loha, loha_tucker modules.
-ProductFactors load_product(const Reader& reader, const Module& module, std::uint64_t& nonfinite);
+enum class Side { both, up, down };
+
+// B and A of ΔW/scale for lora, lora_tucker, loha, loha_tucker modules; with Side::up or Side::down
+// only that factor is read and built (the other is left empty).
+ProductFactors load_product(const Reader& reader, const Module& module, std::uint64_t& nonfinite,
+                            Side side = Side::both);
 
 // One Kronecker factor: a full matrix, or a product up·down.
 struct KronFactor {

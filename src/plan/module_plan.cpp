@@ -143,31 +143,53 @@ ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeO
   return plan;
 }
 
-EmittedFactors emit_factors(const Reader& reader, const ModulePlan& plan) {
+namespace {
+
+// Splits factor_scale as √|s| per factor, the sign going to up.
+double scale_share(const ModulePlan& plan, bool up) {
+  if (plan.factor_scale == 1.0) return 1.0;
+  const double root = std::sqrt(std::abs(plan.factor_scale));
+  return up && plan.factor_scale < 0 ? -root : root;
+}
+
+MatrixRM emit_side(const Reader& reader, const ModulePlan& plan, bool up) {
   const Module& module = *plan.module;
   const auto rank = static_cast<Eigen::Index>(plan.rank);
-  EmittedFactors out;
-  out.up = MatrixRM::Zero(static_cast<Eigen::Index>(module.out_features()), rank);
-  out.down = MatrixRM::Zero(rank, static_cast<Eigen::Index>(module.in_flat()));
-  std::uint64_t nonfinite = 0;
-  if (plan.kron) {
-    if (plan.kron->sigma.size() > 0) {
-      auto [up, down] = kron_truncate(*plan.kron, static_cast<std::size_t>(plan.kron->sigma.size()));
-      out.up.leftCols(up.cols()) = up;
-      out.down.topRows(down.rows()) = down;
+  MatrixRM out = up ? MatrixRM(static_cast<Eigen::Index>(module.out_features()), rank)
+                    : MatrixRM(rank, static_cast<Eigen::Index>(module.in_flat()));
+  Eigen::Index kept = 0;
+  if (plan.kron && plan.kron->sigma.size() > 0) {
+    auto [kron_up, kron_down] = kron_truncate(*plan.kron, static_cast<std::size_t>(plan.kron->sigma.size()));
+    kept = plan.kron->sigma.size();
+    if (up) {
+      out.leftCols(kept) = kron_up;
+    } else {
+      out.topRows(kept) = kron_down;
     }
   } else if (plan.product && plan.product->rank() > 0) {
-    const ProductFactors factors = load_product(reader, module, nonfinite);
-    const Eigen::Index kept = static_cast<Eigen::Index>(plan.product->rank());
-    out.up.leftCols(kept).noalias() = factors.up * plan.product->up_transform;
-    out.down.topRows(kept).noalias() = plan.product->down_transform * factors.down;
+    std::uint64_t nonfinite = 0;
+    const ProductFactors factors = load_product(reader, module, nonfinite, up ? Side::up : Side::down);
+    kept = static_cast<Eigen::Index>(plan.product->rank());
+    if (up) {
+      out.leftCols(kept).noalias() = factors.up * plan.product->up_transform;
+    } else {
+      out.topRows(kept).noalias() = plan.product->down_transform * factors.down;
+    }
   }
-  if (plan.factor_scale != 1.0) {
-    const double root = std::sqrt(std::abs(plan.factor_scale));
-    out.up *= plan.factor_scale < 0 ? -root : root;
-    out.down *= root;
+  // Directions beyond the numerical rank are zero (the chosen rank is kept, as the reference does).
+  if (up) {
+    out.rightCols(rank - kept).setZero();
+  } else {
+    out.bottomRows(rank - kept).setZero();
   }
+  const double share = scale_share(plan, up);
+  if (share != 1.0) out *= share;
   return out;
 }
+
+}  // namespace
+
+MatrixRM emit_up(const Reader& reader, const ModulePlan& plan) { return emit_side(reader, plan, true); }
+MatrixRM emit_down(const Reader& reader, const ModulePlan& plan) { return emit_side(reader, plan, false); }
 
 }  // namespace lorakit::detail

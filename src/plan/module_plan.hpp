@@ -24,12 +24,10 @@ struct ModulePlan {
 
 ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeOptions& options);
 
-// The written factors of an emit_lora plan: up (out × rank) and down (rank × in_flat), unscaled
-// product truncated to `rank`, √σ split evenly, times factor_scale.
-struct EmittedFactors {
-  MatrixRM up;
-  MatrixRM down;
-};
-EmittedFactors emit_factors(const Reader& reader, const ModulePlan& plan);
+// One written factor of an emit_lora plan: up (out × rank) or down (rank × in_flat) of the unscaled
+// product truncated to `rank`, √σ split evenly, times factor_scale. Each reads only what it needs,
+// so the two halves of a module can be produced independently.
+MatrixRM emit_up(const Reader& reader, const ModulePlan& plan);
+MatrixRM emit_down(const Reader& reader, const ModulePlan& plan);
 
 }  // namespace lorakit::detail

@@ -16,11 +16,11 @@
 #include "lorakit/report.hpp"
 #include "lorakit/resize.hpp"
 #include "lorakit/safetensors.hpp"
-#include "plan/factor_cache.hpp"
 #include "plan/module_plan.hpp"
 #include "plan/ordered_writer.hpp"
 #include "plan/output_plan.hpp"
 #include "plan/parallel.hpp"
+#include "plan/tensor_source.hpp"
 
 namespace lorakit {
 namespace {
@@ -107,7 +107,8 @@ struct Job {
                   fmt::format("no LoRA/LyCORIS module among its {} tensors", reader.header().tensors.size()));
     }
     plans.resize(model.modules.size());
-    progress_total = plans.size();  // pass 2 adds its tensors below
+    // Pass 1 counts modules, pass 2 tensors; the input's tensor count stands in until the output's is known.
+    progress_total = plans.size() + reader.header().tensors.size();
     detail::parallel_for(
         plans.size(), detail::resolve_threads(options.threads),
         [&](std::size_t i) { plans[i] = detail::plan_module(reader, model.modules[i], options); },
@@ -121,7 +122,7 @@ struct Job {
     }
     for (const detail::OutputTensor& tensor : outputs) specs.push_back(tensor.spec);
     layout = plan_layout(specs, metadata.metadata, metadata.has_metadata);
-    progress_total += outputs.size();
+    progress_total = plans.size() + outputs.size();
   }
 
   ResizeReport report(double seconds) const {
@@ -150,14 +151,15 @@ struct Job {
     std::optional<SshsHasher> hasher;
     if (metadata.kohya_style) hasher.emplace(plan_layout(specs, ss_only(metadata.metadata), true));
 
-    detail::FactorCache cache(reader, plans, outputs, order);
     std::size_t written = 0;
     detail::OrderedWriteJob job;
     job.count = order.size();
     job.threads = detail::resolve_threads(options.threads);
     job.memory_budget = kWriteBudget;
     job.size_of = [&](std::size_t i) { return layout.tensors[i].nbytes(); };
-    job.produce = [&](std::size_t i, std::span<std::byte> dst) { cache.produce(order[i], i, dst); };
+    job.produce = [&](std::size_t i, std::span<std::byte> dst) {
+      detail::produce_tensor(reader, plans, outputs[order[i]], dst);
+    };
     job.sink = [&](std::span<const std::byte> bytes) {
       file.write(bytes);
       if (hasher) hasher->update_data(bytes);
@@ -202,15 +204,6 @@ RankRule rank_rule_for(const ResizeOptions& options, bool has_kernel) {
   rule.cap = has_kernel && options.conv_rank ? options.conv_rank : options.rank;
   rule.minimal = options.minimal;
   return rule;
-}
-
-std::string_view module_outcome_name(ModuleOutcome outcome) {
-  switch (outcome) {
-    case ModuleOutcome::resized: return "resized";
-    case ModuleOutcome::unchanged: return "unchanged";
-    case ModuleOutcome::kept: return "kept";
-  }
-  return "?";
 }
 
 ResizeReport resize_file(const std::filesystem::path& input, const std::filesystem::path& output,

@@ -66,7 +66,8 @@ std::size_t rule_rank(std::span<const double> sigma, std::size_t full_dim, std::
   }
   const bool fro = rule.method == RankMethod::sv_fro;
   const std::vector<double> values = fro ? squares(sigma) : std::vector<double>(sigma.begin(), sigma.end());
-  const std::optional<std::size_t> reached = first_reaching(values, fro ? rule.param * rule.param : rule.param);
+  const double target = fro ? rule.param * rule.param : rule.param;
+  const std::optional<std::size_t> reached = first_reaching(values, target);
   const std::size_t j_star = reached.value_or(full_dim);
   if (rule.minimal) return reached ? j_star + 1 : full_dim;
   return reference_clamp(j_star + 1, full_dim) + 1;

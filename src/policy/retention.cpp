@@ -8,7 +8,6 @@
 namespace lorakit {
 
 Retention retention(std::span<const double> sigma, std::size_t k) {
-  if (k == 0) throw Error(ErrorCode::invalid_argument, "retention: rank must be at least 1");
   double total = 0.0, total_squares = 0.0, kept = 0.0, kept_squares = 0.0;
   for (std::size_t i = 0; i < sigma.size(); ++i) {
     total += sigma[i];
@@ -22,6 +21,7 @@ Retention retention(std::span<const double> sigma, std::size_t k) {
     const double nan = std::numeric_limits<double>::quiet_NaN();
     return {nan, nan, nan};
   }
+  if (k == 0) throw Error(ErrorCode::invalid_argument, "retention: rank must be at least 1");
   const double sigma_k = k <= sigma.size() ? sigma[k - 1] : 0.0;  // the missing σ are zeros
   Retention result;
   result.sum = kept / total;

@@ -47,6 +47,15 @@ nlohmann::json optional_json(const std::optional<double>& value) {
 
 }  // namespace
 
+std::string_view module_outcome_name(ModuleOutcome outcome) {
+  switch (outcome) {
+    case ModuleOutcome::resized: return "resized";
+    case ModuleOutcome::unchanged: return "unchanged";
+    case ModuleOutcome::kept: return "kept";
+  }
+  return "?";
+}
+
 void summarize(ResizeReport& report) {
   report.resized = report.unchanged = report.kept = 0;
   report.nonfinite = 0;

@@ -23,8 +23,14 @@ namespace {
 
 constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
 
-// The Gram route is accepted when its error bound is below this fraction of σ₁: two orders of magnitude
-// under the product requirement (singular values exact to 1e-6), because the bound is a typical-case one.
+// The Gram route squares condition numbers. It is accepted only when (1) its transforms stay orthonormal:
+// Q = X·P·Λ^{-½} is orthonormal to ~ε·κ(X)², required ≤ 1e-8 (κ ≲ 6700, far above the κ ≈ 20–100 of
+// trained-like factors); and (2) its singular-value error bound is ≤ 1e-8·σ₁, two orders under the product
+// requirement (1e-6) because the bound is a typical-case one. Otherwise the QR route (≈ 4× slower) is used.
+// In particular the Gram route never drops eigen-directions: an eigenvalue at the Gram's round-off level
+// (λ ≲ R·ε·λ_max, i.e. s ≲ 1.7e-7·‖X‖ for R = 128) cannot be told from zero, so dropping it could lose
+// ~1e-7·‖B‖‖A‖ of the product; rank-deficient factors go to the QR route, which resolves rank to ~dims·ε.
+constexpr double kGramOrthogonality = 1e-8;
 constexpr double kGramAcceptance = 1e-8;
 
 // X = Q · diag(s) · Wᵀ; Q has orthonormal columns and is never formed.
@@ -36,7 +42,8 @@ struct FactorRoot {
 struct GramRoot {
   FactorRoot root;
   double norm = 0.0;       // ‖X‖₂ = √λ_max
-  double condition = 0.0;  // √(λ_max / λ_min); +inf when λ_min ≤ 0 (rank-deficient to round-off)
+  double condition = 0.0;  // κ(X) = √(λ_max / λ_min); +inf when λ_min ≤ 0 (rank-deficient to round-off)
+  bool orthonormal_enough() const { return kEpsilon * condition * condition <= kGramOrthogonality; }
 };
 
 FactoredSvd empty_svd(Eigen::Index inner) {
@@ -60,7 +67,7 @@ GramRoot gram_root(const Eigen::MatrixXd& gram) {
   result.norm = std::sqrt(std::max(lambda_max, 0.0));
   result.condition = lambda_min > 0.0 ? std::sqrt(lambda_max / lambda_min)
                                       : std::numeric_limits<double>::infinity();
-  if (lambda_min > 0.0) {  // otherwise the QR route takes over: no root is needed
+  if (lambda_min > 0.0) {  // otherwise the QR route takes over
     result.root.s = lambda.cwiseSqrt();
     result.root.W = eigen.eigenvectors();
   }
@@ -128,13 +135,18 @@ FactoredSvd qr_route(const MatrixRM& B, const MatrixRM& A) {
   return result;
 }
 
-void check_inputs(const MatrixRM& B, const MatrixRM& A) {
+void check_shapes(const MatrixRM& B, const MatrixRM& A) {
   if (B.cols() != A.rows()) {
     throw Error(ErrorCode::adapter_shape_mismatch,
                 fmt::format("factored SVD: up is {}×{} but down is {}×{} (inner dimensions differ)", B.rows(),
                             B.cols(), A.rows(), A.cols()));
   }
-  if (!B.allFinite() || !A.allFinite()) {
+}
+
+// A NaN or Inf entry makes its column's squared norm — a Gram diagonal entry — NaN or Inf; checking the
+// R diagonal entries is free, where scanning the factors costs as much as the Gram itself.
+void check_finite(const Eigen::MatrixXd& gram) {
+  if (!gram.diagonal().allFinite()) {
     throw Error(ErrorCode::numeric_failure, "factored SVD: the factors contain NaN or Inf");
   }
 }
@@ -149,19 +161,23 @@ void FactoredSvd::truncate(std::size_t k) {
 }
 
 FactoredSvd factored_svd(const MatrixRM& B, const MatrixRM& A) {
-  check_inputs(B, A);
+  check_shapes(B, A);
   const Eigen::Index inner = B.cols();
   if (inner == 0 || B.rows() == 0 || A.cols() == 0) return empty_svd(inner);
 
-  const GramRoot b = gram_root(gram_of_columns(B));
-  const GramRoot a = gram_root(gram_of_rows(A));
+  const Eigen::MatrixXd gram_b = gram_of_columns(B);
+  const Eigen::MatrixXd gram_a = gram_of_rows(A);
+  check_finite(gram_b);
+  check_finite(gram_a);
+  const GramRoot b = gram_root(gram_b);
+  const GramRoot a = gram_root(gram_a);
   if (b.norm == 0.0 || a.norm == 0.0) return empty_svd(inner);  // an all-zero factor
-  if (!std::isfinite(b.condition) || !std::isfinite(a.condition)) return qr_route(B, A);
+  if (!b.orthonormal_enough() || !a.orthonormal_enough()) return qr_route(B, A);
 
   // Error bound of the Gram route: perturbing a Gram by δ (eigen-solver backward error ~R·ε plus the
   // Gram's summation error ~√max(m, n)·ε, both relative to λ_max) moves the factor by δ·‖X‖·κ(X), so each
-  // singular value of B·A moves by ≲ c·ε·(κ_B + κ_A)·‖B‖‖A‖. That is small against σ₁ only when both
-  // factors are well conditioned and B·A does not cancel; the QR route is accurate to c·ε·‖B‖‖A‖ always.
+  // singular value of B·A moves by ≲ c·ε·(κ_B + κ_A)·‖B‖‖A‖. That is small against σ₁ only when B·A does
+  // not cancel (σ₁ ≪ ‖B‖‖A‖); the QR route is accurate to c·ε·‖B‖‖A‖ always.
   const double c = static_cast<double>(inner) + std::sqrt(static_cast<double>(std::max(B.rows(), A.cols())));
   const double error_bound = c * kEpsilon * (b.condition + a.condition) * b.norm * a.norm;
   FactoredSvd result = core_svd(b.root, a.root, error_bound);

@@ -10,8 +10,8 @@ MatrixRM fold_tucker(const MatrixRM& mid_flat, std::size_t r_b, const MatrixRM& 
   const Eigen::Index inner = static_cast<Eigen::Index>(r_b);
   if (inner == 0 || mid_flat.cols() % inner != 0 || down.rows() != inner) {
     throw Error(ErrorCode::adapter_shape_mismatch,
-                fmt::format("Tucker fold: mid is {}×{} (expected r_a × {}·K) but down is {}×{}", mid_flat.rows(),
-                            mid_flat.cols(), r_b, down.rows(), down.cols()));
+                fmt::format("Tucker fold: mid is {}×{} (expected r_a × {}·K) but down is {}×{}",
+                            mid_flat.rows(), mid_flat.cols(), r_b, down.rows(), down.cols()));
   }
   const Eigen::Index r_a = mid_flat.rows();
   const Eigen::Index kernel = mid_flat.cols() / inner;
@@ -29,7 +29,8 @@ MatrixRM fold_tucker(const MatrixRM& mid_flat, std::size_t r_b, const MatrixRM& 
   MatrixRM folded(r_a, in * kernel);
   for (Eigen::Index a = 0; a < r_a; ++a) {
     // Per a, product is K × in (row s, column i); down' row a is that block transposed, flattened as (i, s).
-    Eigen::Map<MatrixRM>(folded.row(a).data(), in, kernel) = product.middleRows(a * kernel, kernel).transpose();
+    Eigen::Map<MatrixRM>(folded.row(a).data(), in, kernel) =
+        product.middleRows(a * kernel, kernel).transpose();
   }
   return folded;
 }
@@ -50,7 +51,8 @@ MatrixRM face_split_up(const MatrixRM& B1, const MatrixRM& B2) {
 MatrixRM face_split_down(const MatrixRM& A1, const MatrixRM& A2) {
   if (A1.cols() != A2.cols()) {
     throw Error(ErrorCode::adapter_shape_mismatch,
-                fmt::format("face-splitting product: down factors have {} and {} columns", A1.cols(), A2.cols()));
+                fmt::format("face-splitting product: down factors have {} and {} columns", A1.cols(),
+                            A2.cols()));
   }
   const Eigen::Index r2 = A2.rows();
   MatrixRM down(A1.rows() * r2, A1.cols());

@@ -1,12 +1,12 @@
 // lorakit-gen: writes a deterministic, realistic LoRA file (see tests/support/lora_gen.hpp).
+#include <fmt/core.h>
+
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <exception>
 #include <map>
 #include <string>
-
-#include <CLI/CLI.hpp>
-#include <fmt/core.h>
 
 #include "lora_gen.hpp"
 #include "lorakit/error.hpp"
@@ -45,7 +45,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--kind", spec.kind, "module kind: " + joined(lorakit::testsupport::kind_names()))
       ->capture_default_str();
-  app.add_option("--rank", spec.rank, "rank (inner dimension)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--rank", spec.rank, "rank (inner dimension)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--conv-rank", spec.conv_rank, "rank of k>1 kernel modules (default: --rank)");
   auto* alpha_opt = app.add_option("--alpha", alpha, "alpha (default rank/2)");
   auto* conv_alpha_opt = app.add_option("--conv-alpha", conv_alpha, "alpha of k>1 kernel modules");
@@ -54,18 +56,21 @@ int main(int argc, char** argv) {
   app.add_flag("--mixed-dtypes", spec.mixed_dtypes, "module factors cycle F16/BF16/F32, alpha F32");
   app.add_option("--seed", spec.seed, "random seed")->capture_default_str();
   app.add_option("--shrink", spec.shrink, "divide every width by this (fast tiny files)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_flag("--conv", spec.conv, "include conv layers (3x3 resnets/samplers, conv3d patch embeddings)");
   app.add_flag("--tucker", spec.tucker, "Tucker cores on k>1 kernels (loha, lokr)");
   app.add_option("--lokr-mode", lokr_mode, "lokr: w2 (w2 decomposed), full, both")->capture_default_str();
-  app.add_option("--lokr-factor", spec.lokr_factor, "lokr: LyCORIS factor (-1 balanced)")->capture_default_str();
+  app.add_option("--lokr-factor", spec.lokr_factor, "lokr: LyCORIS factor (-1 balanced)")
+      ->capture_default_str();
   app.add_flag("--no-te", no_te, "omit text-encoder modules (sd15, sdxl)");
   app.add_flag("--no-metadata", no_metadata, "omit ss_* / format metadata");
   app.add_option("--peft-metadata", peft_metadata, "peft: none, plain, prefixed lora_adapter_metadata")
       ->capture_default_str();
   app.add_flag("--peft-infix", spec.peft_infix, "peft: base_model.model.<path>.lora_A.default.weight keys");
   app.add_flag("--passthrough", spec.passthrough, "add .diff_b, .bias and bundle_emb pass-through tensors");
-  app.add_option("--dead-fraction", spec.dead_fraction, "probability of a near-dead module")->capture_default_str();
+  app.add_option("--dead-fraction", spec.dead_fraction, "probability of a near-dead module")
+      ->capture_default_str();
   app.add_flag("--zero-module", spec.zero_module, "make the second module exactly zero");
   app.add_flag("--exact-spectrum", spec.exact_spectrum, "orthonormal singular vectors (small files only)");
   app.add_option("-o,--output", output, "output file")->required();
@@ -84,7 +89,8 @@ int main(int argc, char** argv) {
     const std::map<std::string, PeftMetadata> peft = {
         {"none", PeftMetadata::none}, {"plain", PeftMetadata::plain}, {"prefixed", PeftMetadata::prefixed}};
     if (modes.count(lokr_mode) == 0 || peft.count(peft_metadata) == 0) {
-      throw lorakit::Error(lorakit::ErrorCode::invalid_argument, "lorakit-gen: bad --lokr-mode or --peft-metadata");
+      throw lorakit::Error(lorakit::ErrorCode::invalid_argument,
+                           "lorakit-gen: bad --lokr-mode or --peft-metadata");
     }
     spec.lokr_mode = modes.at(lokr_mode);
     spec.peft_metadata = peft.at(peft_metadata);
@@ -97,7 +103,9 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const lorakit::Error& e) {
     fmt::print(stderr, "lorakit-gen: error: {}\n", e.what());
-    return e.code() == lorakit::ErrorCode::invalid_argument || e.code() == lorakit::ErrorCode::output_exists ? 2 : 1;
+    return e.code() == lorakit::ErrorCode::invalid_argument || e.code() == lorakit::ErrorCode::output_exists
+               ? 2
+               : 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "lorakit-gen: internal error: {}\n", e.what());
     return 1;

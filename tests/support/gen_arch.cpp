@@ -43,8 +43,8 @@ void clip_text_encoder(Builder& b, Component c, std::uint64_t width, std::uint64
 
 // Transformer2DModel / SpatialTransformer: proj_in, `depth` BasicTransformerBlocks, proj_out.
 // SD1.5 projections are 1×1 convs; SDXL's are linear.
-void spatial_transformer(Builder& b, const std::string& base, std::uint64_t c, std::uint64_t context, int depth,
-                         bool linear_proj) {
+void spatial_transformer(Builder& b, const std::string& base, std::uint64_t c, std::uint64_t context,
+                         int depth, bool linear_proj) {
   auto proj = [&](const std::string& name) {
     if (linear_proj) {
       b.linear(base + "." + name, c, c);
@@ -97,7 +97,8 @@ void sd15(Arch& arch, bool conv, bool text_encoder) {
     for (int l = 0; l < 2; ++l) {
       const std::string base = "down_blocks." + to_string(blk);
       if (conv) diffusers_resnet(b, base + ".resnets." + to_string(l), ch[blk], prev);
-      if (down_attn[blk]) spatial_transformer(b, base + ".attentions." + to_string(l), ch[blk], context, 1, false);
+      if (down_attn[blk])
+        spatial_transformer(b, base + ".attentions." + to_string(l), ch[blk], context, 1, false);
       prev = ch[blk];
       skips.push_back(prev);
     }
@@ -117,7 +118,8 @@ void sd15(Arch& arch, bool conv, bool text_encoder) {
       const std::uint64_t in = prev + skips.back();
       skips.pop_back();
       if (conv) diffusers_resnet(b, base + ".resnets." + to_string(l), up_ch[blk], in);
-      if (up_attn[blk]) spatial_transformer(b, base + ".attentions." + to_string(l), up_ch[blk], context, 1, false);
+      if (up_attn[blk])
+        spatial_transformer(b, base + ".attentions." + to_string(l), up_ch[blk], context, 1, false);
       prev = up_ch[blk];
     }
     if (conv && blk < 3) b.conv(base + ".upsamplers.0.conv", prev, prev, {3, 3});
@@ -162,12 +164,13 @@ void sdxl(Arch& arch, bool conv, bool text_encoder) {
       if (conv) sgm_resblock(b, base + ".0", ch[lv], in);
       if (depth[lv] > 0) spatial_transformer(b, base + ".1", ch[lv], context, depth[lv], true);
       prev = ch[lv];
-      if (conv && level > 0 && l == 2) b.conv(base + (depth[lv] > 0 ? ".2" : ".1") + ".conv", prev, prev, {3, 3});
+      if (conv && level > 0 && l == 2)
+        b.conv(base + (depth[lv] > 0 ? ".2" : ".1") + ".conv", prev, prev, {3, 3});
     }
   }
   if (text_encoder) {
-    clip_text_encoder(b, Component::te1, 768, 3072, 12);    // CLIP-L
-    clip_text_encoder(b, Component::te2, 1280, 5120, 32);   // OpenCLIP bigG
+    clip_text_encoder(b, Component::te1, 768, 3072, 12);   // CLIP-L
+    clip_text_encoder(b, Component::te2, 1280, 5120, 32);  // OpenCLIP bigG
   }
 }
 
@@ -191,7 +194,7 @@ void flux_bfl(Builder& b) {
   for (int n = 0; n < 38; ++n) {
     const std::string p = "single_blocks." + to_string(n) + ".";
     b.linear(p + "linear1", 3 * h + kFluxMlp, h);  // qkv and mlp_in fused: 21504
-    b.linear(p + "linear2", h, h + kFluxMlp);       // attn out and mlp_out fused: 15360
+    b.linear(p + "linear2", h, h + kFluxMlp);      // attn out and mlp_out fused: 15360
     b.linear(p + "modulation.lin", 3 * h, h);
   }
 }
@@ -287,9 +290,9 @@ void wan(Arch& arch, PathStyle style, bool conv, WanSize size) {
   for (int n = 0; n < size.blocks; ++n) {
     const std::string p = "blocks." + to_string(n) + ".";
     const std::vector<std::pair<const char*, const char*>> attn = {
-        {"self_attn.q", "attn1.to_q"},  {"self_attn.k", "attn1.to_k"},  {"self_attn.v", "attn1.to_v"},
-        {"self_attn.o", "attn1.to_out.0"}, {"cross_attn.q", "attn2.to_q"}, {"cross_attn.k", "attn2.to_k"},
-        {"cross_attn.v", "attn2.to_v"}, {"cross_attn.o", "attn2.to_out.0"}};
+        {"self_attn.q", "attn1.to_q"},     {"self_attn.k", "attn1.to_k"},     {"self_attn.v", "attn1.to_v"},
+        {"self_attn.o", "attn1.to_out.0"}, {"cross_attn.q", "attn2.to_q"},    {"cross_attn.k", "attn2.to_k"},
+        {"cross_attn.v", "attn2.to_v"},    {"cross_attn.o", "attn2.to_out.0"}};
     for (const auto& [orig, diff] : attn) b.linear(p + (d ? diff : orig), h, h);
     if (size.i2v) {
       b.linear(p + (d ? "attn2.add_k_proj" : "cross_attn.k_img"), h, h);
@@ -327,9 +330,21 @@ const std::map<std::string, std::pair<ArchFn, bool>>& registry() {  // name -> (
       {"flux", {[](Arch& a, PathStyle s, bool, bool) { flux(a, s); }, true}},
       {"sd3", {[](Arch& a, PathStyle, bool, bool) { sd3(a); }, false}},
       {"hunyuan", {[](Arch& a, PathStyle, bool c, bool) { hunyuan(a, c); }, false}},
-      {"wan13b", {[](Arch& a, PathStyle s, bool c, bool) { wan(a, s, c, {1536, 8960, 30, false}); }, true}},
-      {"wan14b", {[](Arch& a, PathStyle s, bool c, bool) { wan(a, s, c, {5120, 13824, 40, false}); }, true}},
-      {"wan14b-i2v", {[](Arch& a, PathStyle s, bool c, bool) { wan(a, s, c, {5120, 13824, 40, true}); }, true}},
+      {"wan13b",
+       {[](Arch& a, PathStyle s, bool c, bool) {
+          wan(a, s, c, {1536, 8960, 30, false});
+        },
+        true}},
+      {"wan14b",
+       {[](Arch& a, PathStyle s, bool c, bool) {
+          wan(a, s, c, {5120, 13824, 40, false});
+        },
+        true}},
+      {"wan14b-i2v",
+       {[](Arch& a, PathStyle s, bool c, bool) {
+          wan(a, s, c, {5120, 13824, 40, true});
+        },
+        true}},
       {"zimage", {[](Arch& a, PathStyle, bool, bool) { zimage(a); }, true}},
   };
   return table;

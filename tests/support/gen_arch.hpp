@@ -10,10 +10,10 @@ enum class Component { body, te, te1, te2 };  // body: the UNet or the diffusion
 
 struct ArchModule {
   Component component = Component::body;
-  std::string path;                    // dotted module path in the chosen naming
+  std::string path;  // dotted module path in the chosen naming
   std::uint64_t out = 0;
   std::uint64_t in = 0;
-  std::vector<std::uint64_t> kernel;   // empty: linear; {kh, kw}: conv2d; {kt, kh, kw}: conv3d
+  std::vector<std::uint64_t> kernel;  // empty: linear; {kh, kw}: conv2d; {kt, kh, kw}: conv3d
 };
 
 // Which model's module paths: the one the kohya-style trainer loads (sd-scripts: diffusers for SD1.5,

@@ -1,16 +1,15 @@
 // Loader semantics, read again from FORMATS.md §2–§3 (independent of src/adapter).
 #include "loader_eval.hpp"
 
+#include <Eigen/SVD>
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <optional>
 #include <regex>
 #include <string_view>
-
-#include <Eigen/SVD>
-#include <nlohmann/json.hpp>
 
 #include "lorakit/error.hpp"
 #include "lorakit/safetensors.hpp"
@@ -21,27 +20,49 @@ namespace {
 enum class R {
   down, up, mid, alpha, scale, dora,
   w1a, w1b, w2a, w2b, t1, t2,
-  k_w1, k_w1a, k_w1b, k_w2, k_w2a, k_w2b, k_t2,
+  k_w1, k_w1a, k_w1b, k_w2, k_w2a, k_w2b, k_t2
 };
 
 const std::vector<std::pair<std::string, R>>& suffixes() {
   static const std::vector<std::pair<std::string, R>> table = [] {
     std::vector<std::pair<std::string, R>> t = {
-        {".lora_down.weight", R::down}, {".lora_up.weight", R::up}, {".lora_mid.weight", R::mid},
-        {".lora_A.weight", R::down}, {".lora_B.weight", R::up},
-        {".lora_A.default.weight", R::down}, {".lora_B.default.weight", R::up},
-        {".lora.down.weight", R::down}, {".lora.up.weight", R::up},
-        {".lora_linear_layer.down.weight", R::down}, {".lora_linear_layer.up.weight", R::up},
-        {".down.weight", R::down}, {".up.weight", R::up}, {".down", R::down}, {".up", R::up},
-        {".alpha", R::alpha}, {".scale", R::scale},
-        {".dora_scale", R::dora}, {".lora_magnitude_vector", R::dora},
-        {".lora_magnitude_vector.weight", R::dora}, {".lora_magnitude_vector.default.weight", R::dora},
-        {".hada_w1_a", R::w1a}, {".hada_w1_b", R::w1b}, {".hada_w2_a", R::w2a}, {".hada_w2_b", R::w2b},
-        {".hada_t1", R::t1}, {".hada_t2", R::t2},
-        {".lokr_w1", R::k_w1}, {".lokr_w1_a", R::k_w1a}, {".lokr_w1_b", R::k_w1b},
-        {".lokr_w2", R::k_w2}, {".lokr_w2_a", R::k_w2a}, {".lokr_w2_b", R::k_w2b}, {".lokr_t2", R::k_t2},
+        {".lora_down.weight", R::down},
+        {".lora_up.weight", R::up},
+        {".lora_mid.weight", R::mid},
+        {".lora_A.weight", R::down},
+        {".lora_B.weight", R::up},
+        {".lora_A.default.weight", R::down},
+        {".lora_B.default.weight", R::up},
+        {".lora.down.weight", R::down},
+        {".lora.up.weight", R::up},
+        {".lora_linear_layer.down.weight", R::down},
+        {".lora_linear_layer.up.weight", R::up},
+        {".down.weight", R::down},
+        {".up.weight", R::up},
+        {".down", R::down},
+        {".up", R::up},
+        {".alpha", R::alpha},
+        {".scale", R::scale},
+        {".dora_scale", R::dora},
+        {".lora_magnitude_vector", R::dora},
+        {".lora_magnitude_vector.weight", R::dora},
+        {".lora_magnitude_vector.default.weight", R::dora},
+        {".hada_w1_a", R::w1a},
+        {".hada_w1_b", R::w1b},
+        {".hada_w2_a", R::w2a},
+        {".hada_w2_b", R::w2b},
+        {".hada_t1", R::t1},
+        {".hada_t2", R::t2},
+        {".lokr_w1", R::k_w1},
+        {".lokr_w1_a", R::k_w1a},
+        {".lokr_w1_b", R::k_w1b},
+        {".lokr_w2", R::k_w2},
+        {".lokr_w2_a", R::k_w2a},
+        {".lokr_w2_b", R::k_w2b},
+        {".lokr_t2", R::k_t2},
     };
-    std::stable_sort(t.begin(), t.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    std::stable_sort(t.begin(), t.end(),
+                     [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
     return t;
   }();
   return table;
@@ -101,7 +122,8 @@ class Evaluator {
  private:
   const TensorInfo& need(const Tensors& t, R role, const std::string& stem, const char* what) const {
     const auto it = t.find(role);
-    if (it == t.end()) throw Error(ErrorCode::adapter_incomplete, file_, stem, std::string("missing ") + what);
+    if (it == t.end())
+      throw Error(ErrorCode::adapter_incomplete, file_, stem, std::string("missing ") + what);
     return *it->second;
   }
   const TensorInfo* maybe(const Tensors& t, R role) const {
@@ -210,7 +232,8 @@ class Evaluator {
     m.kind = tucker ? "loha_tucker" : "loha";
     const Eigen::MatrixXd p1 = hada_term(t, R::w1a, R::w1b, R::t1, m);
     const Eigen::MatrixXd p2 = hada_term(t, R::w2a, R::w2b, R::t2, m);
-    if (p1.rows() != p2.rows() || p1.cols() != p2.cols()) mismatch(need(t, R::w2a, m.stem, ""), "terms differ in shape");
+    if (p1.rows() != p2.rows() || p1.cols() != p2.cols())
+      mismatch(need(t, R::w2a, m.stem, ""), "terms differ in shape");
     m.delta = p1.cwiseProduct(p2);
     m.rank = need(t, R::w1b, m.stem, "hada_w1_b").shape[0];
     resolve_scale(m, t, m.rank, true);
@@ -262,8 +285,8 @@ class Evaluator {
         m.delta.block(i * w2.rows(), j * w2.cols(), w2.rows(), w2.cols()) = w1(i, j) * w2;
       }
     }
-    m.weight_shape = concat({static_cast<std::uint64_t>(m.delta.rows()), static_cast<std::uint64_t>(w1.cols()) * d},
-                            kernel);
+    m.weight_shape = concat(
+        {static_cast<std::uint64_t>(m.delta.rows()), static_cast<std::uint64_t>(w1.cols()) * d}, kernel);
     const bool both_full = w1_rank == 0 && w2_rank == 0;
     m.rank = w2_rank != 0 ? w2_rank : w1_rank;
     resolve_scale(m, t, m.rank, !both_full);
@@ -321,7 +344,8 @@ class Evaluator {
   // PEFT matches rank/alpha pattern keys as regular expressions anchored at a module-name boundary.
   const std::regex& pattern_regex(const std::string& pattern) const {
     auto it = regex_cache_.find(pattern);
-    if (it == regex_cache_.end()) it = regex_cache_.emplace(pattern, std::regex("(.*\\.)?(" + pattern + ")$")).first;
+    if (it == regex_cache_.end())
+      it = regex_cache_.emplace(pattern, std::regex("(.*\\.)?(" + pattern + ")$")).first;
     return it->second;
   }
 
@@ -339,21 +363,24 @@ std::vector<LoaderModule> loader_modules(const std::filesystem::path& file, cons
   const Evaluator evaluator(file, options);
   std::vector<LoaderModule> modules;
   for (const auto& [stem, tensors] : evaluator.group()) {
-    const bool has_factor = std::any_of(tensors.begin(), tensors.end(), [](const auto& e) { return is_factor(e.first); });
+    const bool has_factor =
+        std::any_of(tensors.begin(), tensors.end(), [](const auto& e) { return is_factor(e.first); });
     if (!has_factor || (select && !select(stem))) continue;
     modules.push_back(evaluator.evaluate(stem, tensors));
   }
   return modules;
 }
 
-std::map<std::string, Eigen::MatrixXd> loader_deltas(const std::filesystem::path& file, const EvalOptions& options) {
+std::map<std::string, Eigen::MatrixXd> loader_deltas(const std::filesystem::path& file,
+                                                     const EvalOptions& options) {
   std::map<std::string, Eigen::MatrixXd> deltas;
   for (LoaderModule& m : loader_modules(file, options)) deltas.emplace(m.stem, std::move(m.delta));
   return deltas;
 }
 
 double relative_error(const Eigen::MatrixXd& before, const Eigen::MatrixXd& after) {
-  if (before.rows() != after.rows() || before.cols() != after.cols()) return std::numeric_limits<double>::infinity();
+  if (before.rows() != after.rows() || before.cols() != after.cols())
+    return std::numeric_limits<double>::infinity();
   const double base = before.norm();
   const double diff = (after - before).norm();
   if (base == 0) return diff == 0 ? 0.0 : std::numeric_limits<double>::infinity();

@@ -6,18 +6,18 @@
 // Module stem: the key minus its longest matching suffix among
 //   .lora_down.weight .lora_up.weight .lora_mid.weight  .lora_A[.default].weight .lora_B[.default].weight
 //   .lora.down.weight .lora.up.weight  .lora_linear_layer.down.weight .lora_linear_layer.up.weight
-//   .down.weight .up.weight .down .up  .alpha .scale  .dora_scale .lora_magnitude_vector[.weight|.default.weight]
-//   .hada_w{1,2}_{a,b} .hada_t{1,2}  .lokr_w1 .lokr_w1_{a,b} .lokr_w2 .lokr_w2_{a,b} .lokr_t2
+//   .down.weight .up.weight .down .up  .alpha .scale  .dora_scale
+//   .lora_magnitude_vector[.weight|.default.weight] .hada_w{1,2}_{a,b} .hada_t{1,2}  .lokr_w1 .lokr_w1_{a,b}
+//   .lokr_w2 .lokr_w2_{a,b} .lokr_t2
 // (so `x.processor.to_q_lora.down.weight` has stem `x.processor.to_q_lora`). Keys matching none are
 // pass-through and ignored; so are alpha/scale/dora keys whose stem has no factors.
+#include <Eigen/Core>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <Eigen/Core>
 
 #include "lora_gen.hpp"
 #include "lorakit/dtype.hpp"
@@ -31,13 +31,13 @@ struct EvalOptions {
 
 struct LoaderModule {
   std::string stem;
-  std::string kind;                          // lora, lora_tucker, loha, loha_tucker, lokr
-  std::vector<std::uint64_t> weight_shape;   // {out, in[, kernel…]}; {out, in·k} when the kernel is flattened
-  std::uint64_t rank = 0;                    // the r loaders divide alpha by (0 if none applies)
+  std::string kind;                         // lora, lora_tucker, loha, loha_tucker, lokr
+  std::vector<std::uint64_t> weight_shape;  // {out, in[, kernel…]}; {out, in·k} when the kernel is flattened
+  std::uint64_t rank = 0;                   // the r loaders divide alpha by (0 if none applies)
   double scale = 1.0;
-  std::string scale_source;                  // alpha, scale, peft_metadata, none
-  bool dora = false;                         // ΔW is then only the LoRA part (DoRA needs the base weight)
-  Eigen::MatrixXd delta;                     // scale · product: out × (in·kh·kw[·kt]), kernel axes after in
+  std::string scale_source;  // alpha, scale, peft_metadata, none
+  bool dora = false;         // ΔW is then only the LoRA part (DoRA needs the base weight)
+  Eigen::MatrixXd delta;     // scale · product: out × (in·kh·kw[·kt]), kernel axes after in
 };
 
 // All modules, sorted by stem; `select` (when given) limits which stems are computed densely.

@@ -2,20 +2,19 @@
 // writer (one module's values in memory at a time, tensors written in the reference layout order).
 #include "lora_gen.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <cmath>
 #include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <optional>
-#include <set>
 #include <string_view>
 #include <unordered_map>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "gen_arch.hpp"
 #include "gen_random.hpp"
@@ -41,8 +40,8 @@ enum class Algo { lora, loha, lokr };
 
 const std::map<std::string, Family>& families() {
   static const std::map<std::string, Family> table = {
-      {"kohya", Family::kohya},   {"kohya-fun", Family::kohya_fun},     {"lycoris", Family::lycoris},
-      {"peft", Family::peft},     {"comfy", Family::comfy},             {"controllora", Family::controllora},
+      {"kohya", Family::kohya},   {"kohya-fun", Family::kohya_fun}, {"lycoris", Family::lycoris},
+      {"peft", Family::peft},     {"comfy", Family::comfy},         {"controllora", Family::controllora},
       {"legacy", Family::legacy}, {"xlabs", Family::xlabs}};
   return table;
 }
@@ -82,9 +81,12 @@ Options resolve_options(const GenSpec& spec) {
   o.dora = spec.kind == "dora";
   o.algo = spec.kind == "loha" ? Algo::loha : spec.kind == "lokr" ? Algo::lokr : Algo::lora;
   const bool lycoris_kind = o.tucker || o.algo != Algo::lora;
-  if (lycoris_kind && !kohya_like(o.family)) invalid("kind '" + spec.kind + "' needs family kohya or lycoris");
-  if (o.dora && !(kohya_like(o.family) || o.family == Family::peft)) invalid("dora needs family kohya or peft");
-  const bool diffusers = o.family == Family::peft || o.family == Family::lycoris || o.family == Family::legacy;
+  if (lycoris_kind && !kohya_like(o.family))
+    invalid("kind '" + spec.kind + "' needs family kohya or lycoris");
+  if (o.dora && !(kohya_like(o.family) || o.family == Family::peft))
+    invalid("dora needs family kohya or peft");
+  const bool diffusers =
+      o.family == Family::peft || o.family == Family::lycoris || o.family == Family::legacy;
   if (diffusers && !detail::has_diffusers_paths(spec.arch)) {
     invalid("family '" + spec.family + "' has no diffusers module paths for '" + spec.arch + "'");
   }
@@ -110,7 +112,7 @@ Options resolve_options(const GenSpec& spec) {
 enum class Role {
   down, up, mid, alpha, dora,
   hada_w1_a, hada_w1_b, hada_w2_a, hada_w2_b, hada_t1, hada_t2,
-  lokr_w1, lokr_w1_a, lokr_w1_b, lokr_w2, lokr_w2_a, lokr_w2_b, lokr_t2,
+  lokr_w1, lokr_w1_a, lokr_w1_b, lokr_w2, lokr_w2_a, lokr_w2_b, lokr_t2
 };
 
 std::string underscored(std::string s) {
@@ -124,20 +126,27 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 
 std::string peft_component(const Arch& arch, Component c) {
   switch (c) {
-    case Component::body: return arch.is_unet ? "unet" : "transformer";
+    case Component::body:
+      return arch.is_unet ? "unet" : "transformer";
     case Component::te:
-    case Component::te1: return "text_encoder";
-    case Component::te2: return "text_encoder_2";
+    case Component::te1:
+      return "text_encoder";
+    case Component::te2:
+      return "text_encoder_2";
   }
   return {};
 }
 
 std::string kohya_prefix(Family family, Component c) {
   switch (c) {
-    case Component::body: return family == Family::kohya_fun ? "lora_unet__" : "lora_unet_";
-    case Component::te: return "lora_te_";
-    case Component::te1: return "lora_te1_";
-    case Component::te2: return "lora_te2_";
+    case Component::body:
+      return family == Family::kohya_fun ? "lora_unet__" : "lora_unet_";
+    case Component::te:
+      return "lora_te_";
+    case Component::te1:
+      return "lora_te1_";
+    case Component::te2:
+      return "lora_te2_";
   }
   return {};
 }
@@ -181,7 +190,8 @@ std::optional<Naming> xlabs_naming(const ArchModule& m) {
 }
 
 // nullopt: the family does not adapt this module.
-std::optional<Naming> module_naming(const Options& o, const GenSpec& spec, const Arch& arch, const ArchModule& m) {
+std::optional<Naming> module_naming(const Options& o, const GenSpec& spec, const Arch& arch,
+                                    const ArchModule& m) {
   const bool body = m.component == Component::body;
   switch (o.family) {
     case Family::kohya:
@@ -203,36 +213,55 @@ std::optional<Naming> module_naming(const Options& o, const GenSpec& spec, const
     case Family::controllora:
       if (!body) return std::nullopt;
       return Naming{m.path, ".down", ".up"};
-    case Family::legacy: return legacy_naming(m);
-    case Family::xlabs: return xlabs_naming(m);
+    case Family::legacy:
+      return legacy_naming(m);
+    case Family::xlabs:
+      return xlabs_naming(m);
   }
   return std::nullopt;
 }
 
 std::string role_suffix(const Naming& naming, Role role, bool peft_infix) {
   switch (role) {
-    case Role::down: return naming.down;
-    case Role::up: return naming.up;
-    case Role::mid: return ".lora_mid.weight";
-    case Role::alpha: return ".alpha";
+    case Role::down:
+      return naming.down;
+    case Role::up:
+      return naming.up;
+    case Role::mid:
+      return ".lora_mid.weight";
+    case Role::alpha:
+      return ".alpha";
     case Role::dora:
       if (naming.down.rfind(".lora_A", 0) == 0) {
         return peft_infix ? ".lora_magnitude_vector.default.weight" : ".lora_magnitude_vector";
       }
       return ".dora_scale";
-    case Role::hada_w1_a: return ".hada_w1_a";
-    case Role::hada_w1_b: return ".hada_w1_b";
-    case Role::hada_w2_a: return ".hada_w2_a";
-    case Role::hada_w2_b: return ".hada_w2_b";
-    case Role::hada_t1: return ".hada_t1";
-    case Role::hada_t2: return ".hada_t2";
-    case Role::lokr_w1: return ".lokr_w1";
-    case Role::lokr_w1_a: return ".lokr_w1_a";
-    case Role::lokr_w1_b: return ".lokr_w1_b";
-    case Role::lokr_w2: return ".lokr_w2";
-    case Role::lokr_w2_a: return ".lokr_w2_a";
-    case Role::lokr_w2_b: return ".lokr_w2_b";
-    case Role::lokr_t2: return ".lokr_t2";
+    case Role::hada_w1_a:
+      return ".hada_w1_a";
+    case Role::hada_w1_b:
+      return ".hada_w1_b";
+    case Role::hada_w2_a:
+      return ".hada_w2_a";
+    case Role::hada_w2_b:
+      return ".hada_w2_b";
+    case Role::hada_t1:
+      return ".hada_t1";
+    case Role::hada_t2:
+      return ".hada_t2";
+    case Role::lokr_w1:
+      return ".lokr_w1";
+    case Role::lokr_w1_a:
+      return ".lokr_w1_a";
+    case Role::lokr_w1_b:
+      return ".lokr_w1_b";
+    case Role::lokr_w2:
+      return ".lokr_w2";
+    case Role::lokr_w2_a:
+      return ".lokr_w2_a";
+    case Role::lokr_w2_b:
+      return ".lokr_w2_b";
+    case Role::lokr_t2:
+      return ".lokr_t2";
   }
   return {};
 }
@@ -305,6 +334,16 @@ std::string python_float(double x) {
 
 const std::array<DType, 3> kMixed = {DType::F16, DType::BF16, DType::F32};
 
+// PEFT target_modules entry: the module's last name, with its parent when that name is an index
+// ("to_out.0", "net.2").
+std::string target_name(const std::string& path) {
+  std::size_t cut = path.rfind('.');
+  if (cut != std::string::npos && cut > 0 && std::isdigit(static_cast<unsigned char>(path[cut + 1]))) {
+    cut = path.rfind('.', cut - 1);
+  }
+  return cut == std::string::npos ? path : path.substr(cut + 1);
+}
+
 class Planner {
  public:
   Planner(const GenSpec& spec, const Options& o) : spec_(spec), o_(o) {}
@@ -374,7 +413,8 @@ class Planner {
         info.kind = pm.tucker ? "lora_tucker" : "lora";
         info.scale = writes_alpha() || peft_scaled ? alpha_scale : 1.0;
         if (pm.tucker) {
-          t = {{Role::down, concat({ur, m.in}, ones(k))}, {Role::mid, concat({ur, ur}, m.kernel)},
+          t = {{Role::down, concat({ur, m.in}, ones(k))},
+               {Role::mid, concat({ur, ur}, m.kernel)},
                {Role::up, concat({m.out, ur}, ones(k))}};
         } else {
           t = {{Role::down, concat({ur, m.in}, m.kernel)}, {Role::up, concat({m.out, ur}, ones(k))}};
@@ -384,15 +424,22 @@ class Planner {
         info.kind = pm.tucker ? "loha_tucker" : "loha";
         info.scale = alpha_scale;
         if (pm.tucker) {
-          t = {{Role::hada_t1, concat({ur, ur}, m.kernel)}, {Role::hada_w1_a, {ur, m.out}},
-               {Role::hada_w1_b, {ur, m.in}},               {Role::hada_t2, concat({ur, ur}, m.kernel)},
-               {Role::hada_w2_a, {ur, m.out}},              {Role::hada_w2_b, {ur, m.in}}};
+          t = {{Role::hada_t1, concat({ur, ur}, m.kernel)},
+               {Role::hada_w1_a, {ur, m.out}},
+               {Role::hada_w1_b, {ur, m.in}},
+               {Role::hada_t2, concat({ur, ur}, m.kernel)},
+               {Role::hada_w2_a, {ur, m.out}},
+               {Role::hada_w2_b, {ur, m.in}}};
         } else {
-          t = {{Role::hada_w1_a, {m.out, ur}}, {Role::hada_w1_b, {ur, in_flat}},
-               {Role::hada_w2_a, {m.out, ur}}, {Role::hada_w2_b, {ur, in_flat}}};
+          t = {{Role::hada_w1_a, {m.out, ur}},
+               {Role::hada_w1_b, {ur, in_flat}},
+               {Role::hada_w2_a, {m.out, ur}},
+               {Role::hada_w2_b, {ur, in_flat}}};
         }
         break;
-      case Algo::lokr: t = plan_lokr(pm, r); break;
+      case Algo::lokr:
+        t = plan_lokr(pm, r);
+        break;
     }
     if (o_.algo == Algo::lora && o_.dora) t.emplace_back(Role::dora, dora_shape(m));
     if (writes_alpha()) t.emplace_back(Role::alpha, Shape{});
@@ -479,7 +526,8 @@ class Planner {
     if (o_.conv) {
       const std::size_t conv_rank = spec_.conv_rank > 0 ? spec_.conv_rank : spec_.rank;
       args["conv_dim"] = std::to_string(conv_rank);
-      args["conv_alpha"] = python_float(spec_.conv_alpha.value_or(spec_.alpha.value_or(static_cast<double>(conv_rank) / 2)));
+      args["conv_alpha"] =
+          python_float(spec_.conv_alpha.value_or(spec_.alpha.value_or(static_cast<double>(conv_rank) / 2)));
     }
     if (o_.tucker) args["use_tucker"] = "True";
     if (o_.dora) args["dora_wd"] = "True";
@@ -496,17 +544,7 @@ class Planner {
     return md;
   }
 
-  // PEFT target_modules entry: the module's last name, with its parent when that name is an index
-// ("to_out.0", "net.2").
-static std::string target_name(const std::string& path) {
-  std::size_t cut = path.rfind('.');
-  if (cut != std::string::npos && std::isdigit(static_cast<unsigned char>(path[cut + 1])) && cut > 0) {
-    cut = path.rfind('.', cut - 1);
-  }
-  return cut == std::string::npos ? path : path.substr(cut + 1);
-}
-
-// diffusers-style adapter config: r/lora_alpha plus patterns for modules that differ (conv ranks).
+  // diffusers-style adapter config: r/lora_alpha plus patterns for modules that differ (conv ranks).
   std::string peft_config(const Arch& arch, const Plan& plan) const {
     const double alpha = spec_.alpha ? *spec_.alpha : static_cast<double>(spec_.rank) / 2;
     std::map<std::string, nlohmann::json> configs;  // component -> config
@@ -514,9 +552,14 @@ static std::string target_name(const std::string& path) {
       const std::string component = spec_.peft_infix ? "" : peft_component(arch, pm.shape.component);
       nlohmann::json& cfg = configs[component];
       if (cfg.is_null()) {
-        cfg = {{"r", spec_.rank}, {"lora_alpha", alpha}, {"rank_pattern", nlohmann::json::object()},
-               {"alpha_pattern", nlohmann::json::object()}, {"target_modules", nlohmann::json::array()},
-               {"use_rslora", false}, {"use_dora", o_.dora}, {"peft_type", "LORA"}};
+        cfg = {{"r", spec_.rank},
+               {"lora_alpha", alpha},
+               {"rank_pattern", nlohmann::json::object()},
+               {"alpha_pattern", nlohmann::json::object()},
+               {"target_modules", nlohmann::json::array()},
+               {"use_rslora", false},
+               {"use_dora", o_.dora},
+               {"peft_type", "LORA"}};
       }
       if (pm.info.rank != spec_.rank) cfg["rank_pattern"][pm.shape.path] = pm.info.rank;
       if (pm.alpha != alpha) cfg["alpha_pattern"][pm.shape.path] = pm.alpha;
@@ -525,7 +568,8 @@ static std::string target_name(const std::string& path) {
       if (std::find(targets.begin(), targets.end(), leaf) == targets.end()) targets.push_back(leaf);
     }
     if (spec_.peft_metadata == PeftMetadata::plain) {
-      if (configs.size() != 1) invalid("plain PEFT metadata needs a single component (use prefixed or no te)");
+      if (configs.size() != 1)
+        invalid("plain PEFT metadata needs a single component (use prefixed or no te)");
       return configs.begin()->second.dump();
     }
     nlohmann::json packed = nlohmann::json::object();
@@ -607,7 +651,8 @@ Values columns_with_norms(Rng& rng, std::size_t rows, const std::vector<double>&
     for (std::size_t j = 0; j < r; ++j) sq[j] += static_cast<double>(v[i * r + j]) * v[i * r + j];
   }
   std::vector<float> f(r);
-  for (std::size_t j = 0; j < r; ++j) f[j] = static_cast<float>(sq[j] > 0 ? norms[j] / std::sqrt(sq[j]) : 0.0);
+  for (std::size_t j = 0; j < r; ++j)
+    f[j] = static_cast<float>(sq[j] > 0 ? norms[j] / std::sqrt(sq[j]) : 0.0);
   for (std::size_t i = 0; i < rows; ++i) {
     for (std::size_t j = 0; j < r; ++j) v[i * r + j] *= f[j];
   }
@@ -661,31 +706,37 @@ void reflect(Rng& rng, Values& up, Values& down, std::size_t r) {
     for (std::size_t c = 0; c < cols; ++c) w[c] += v[j] * down[j * cols + c];
   }
   for (std::size_t j = 0; j < r; ++j) {
-    for (std::size_t c = 0; c < cols; ++c) down[j * cols + c] = static_cast<float>(down[j * cols + c] - 2 * v[j] * w[c]);
+    for (std::size_t c = 0; c < cols; ++c)
+      down[j * cols + c] = static_cast<float>(down[j * cols + c] - 2 * v[j] * w[c]);
   }
 }
 
 struct LowRank {
   Values up;    // rows × r
   Values down;  // r × cols
-  std::vector<double> sigma;
 };
 
 constexpr double kDeadSigma = 1e-8;
 
 // up·down with singular values σᵢ = σ₁ρᵢ (exactly so with `exact`): up columns √σᵢ·β, down rows √σᵢ/β,
 // β chosen so entries come out near the spectrum's up/down entry sizes.
+// σᵢ = σ₁ρᵢ with σ₁ = ‖up column‖·‖down row‖ at the drawn entry sizes (or kDeadSigma).
+std::vector<double> requested_sigma(const Spectrum& s, std::size_t rows, std::size_t cols) {
+  const double sigma1 = s.dead ? kDeadSigma
+                               : s.up_entry * std::sqrt(static_cast<double>(rows)) * s.down_entry *
+                                     std::sqrt(static_cast<double>(cols));
+  std::vector<double> sigma;
+  for (double rho : s.rho) sigma.push_back(sigma1 * rho);
+  return sigma;
+}
+
 LowRank low_rank(Rng& rng, std::size_t rows, std::size_t cols, const Spectrum& s, bool exact) {
   const double up_norm = s.up_entry * std::sqrt(static_cast<double>(rows));
   const double down_norm = s.down_entry * std::sqrt(static_cast<double>(cols));
-  double sigma1 = up_norm * down_norm;
   const double beta = std::sqrt(up_norm / down_norm);
-  if (s.dead) sigma1 = kDeadSigma;
   LowRank lr;
   std::vector<double> a, b;
-  for (double rho : s.rho) {
-    const double sigma = sigma1 * rho;
-    lr.sigma.push_back(sigma);
+  for (double sigma : requested_sigma(s, rows, cols)) {
     a.push_back(std::sqrt(sigma) * beta);
     b.push_back(std::sqrt(sigma) / beta);
   }
@@ -747,8 +798,12 @@ class ModuleValues {
         if (pm_.info.zero) std::fill(v[Role::up].begin(), v[Role::up].end(), 0.0f);
         break;
       }
-      case Algo::loha: loha(v, r, out, in, k); break;
-      case Algo::lokr: lokr(v, r, k); break;
+      case Algo::loha:
+        loha(v, r, out, in, k);
+        break;
+      case Algo::lokr:
+        lokr(v, r, k);
+        break;
     }
     return v;
   }
@@ -854,13 +909,8 @@ void finish_manifest(Plan& plan, const GenSpec& spec) {
       // The requested spectrum is drawn first: regenerate only the draw, not the factors.
       Rng rng(pm.seed);
       const Spectrum s = draw_spectrum(rng, pm.info.rank, spec.dead_fraction, 1.0);
-      const double rows = static_cast<double>(pm.shape.out);
-      const double cols = static_cast<double>(pm.shape.in * product(pm.shape.kernel));
-      const double sigma1 = s.dead ? kDeadSigma : s.up_entry * std::sqrt(rows) * s.down_entry * std::sqrt(cols);
-      pm.info.sigma.clear();
-      if (!pm.info.zero) {
-        for (double rho : s.rho) pm.info.sigma.push_back(sigma1 * rho);
-      }
+      const std::size_t cols = pm.shape.in * product(pm.shape.kernel);
+      if (!pm.info.zero) pm.info.sigma = requested_sigma(s, pm.shape.out, cols);
     }
   }
 }
@@ -909,7 +959,8 @@ GenResult write_lora(const GenSpec& spec, const std::filesystem::path& path, boo
       owners[plan.modules[m].tensors[s].spec.name] = {m, s};
     }
   }
-  for (std::size_t p = 0; p < plan.passthrough.size(); ++p) owners[plan.passthrough[p].spec.name] = {kPass, p};
+  for (std::size_t p = 0; p < plan.passthrough.size(); ++p)
+    owners[plan.passthrough[p].spec.name] = {kPass, p};
 
   AtomicFile file(path, overwrite);
   file.write(layout.prefix);
@@ -965,9 +1016,9 @@ std::vector<std::string> kind_names() { return kinds(); }
 
 DType parse_float_dtype(const std::string& name) {
   static const std::map<std::string, DType> table = {
-      {"fp16", DType::F16}, {"f16", DType::F16}, {"F16", DType::F16}, {"float16", DType::F16},
-      {"bf16", DType::BF16}, {"BF16", DType::BF16}, {"bfloat16", DType::BF16},
-      {"fp32", DType::F32}, {"f32", DType::F32}, {"F32", DType::F32}, {"float32", DType::F32},
+      {"fp16", DType::F16},  {"f16", DType::F16},   {"F16", DType::F16},       {"float16", DType::F16},
+      {"bf16", DType::BF16}, {"BF16", DType::BF16}, {"bfloat16", DType::BF16}, {"fp32", DType::F32},
+      {"f32", DType::F32},   {"F32", DType::F32},   {"float32", DType::F32},
   };
   const auto it = table.find(name);
   if (it == table.end()) invalid("unknown dtype '" + name + "' (fp16, bf16, fp32)");
@@ -989,7 +1040,8 @@ void write_tensors(const std::vector<RawTensor>& tensors, const Metadata& metada
   for (const TensorInfo& info : layout.tensors) {
     const RawTensor& t = *by_name.at(info.name);
     if (!t.bytes.empty()) {
-      if (t.bytes.size() != info.nbytes()) throw Error(ErrorCode::invalid_argument, path.string(), t.name, "byte count");
+      if (t.bytes.size() != info.nbytes())
+        throw Error(ErrorCode::invalid_argument, path.string(), t.name, "byte count");
       file.write(t.bytes);
       continue;
     }

@@ -49,28 +49,29 @@ struct GenSpec {
   // dora   lora plus the magnitude vector (kohya .dora_scale (out,1[,1,1]); PEFT .lora_magnitude_vector)
   // loha   LyCORIS LoHa (hada_w1_a/…); with `tucker`, k>1 kernels get hada_t1/hada_t2
   // lokr   LyCORIS LoKr (see lokr_mode, lokr_factor); with `tucker`, decomposed conv w2 gets lokr_t2
-  // LyCORIS kinds (tucker, loha, lokr) need family kohya, kohya-fun or lycoris; dora needs kohya-like or peft.
+  // LyCORIS kinds (tucker, loha, lokr) need family kohya, kohya-fun or lycoris; dora needs kohya-like or
+  // peft.
   std::string kind = "lora";
   std::size_t rank = 16;
-  std::size_t conv_rank = 0;          // rank of k>1 kernel modules; 0 = rank
-  std::optional<double> alpha;        // default rank / 2 (kohya habit); used for every module
-  std::optional<double> conv_alpha;   // default: alpha if given, else conv_rank / 2
-  DType dtype = DType::F16;           // factor dtype (F16, BF16, F32)
-  std::optional<DType> alpha_dtype;   // default: dtype (kohya saves alpha in the save dtype)
-  bool mixed_dtypes = false;          // module i's factors use F16/BF16/F32 by i % 3; alpha in F32
+  std::size_t conv_rank = 0;         // rank of k>1 kernel modules; 0 = rank
+  std::optional<double> alpha;       // default rank / 2 (kohya habit); used for every module
+  std::optional<double> conv_alpha;  // default: alpha if given, else conv_rank / 2
+  DType dtype = DType::F16;          // factor dtype (F16, BF16, F32)
+  std::optional<DType> alpha_dtype;  // default: dtype (kohya saves alpha in the save dtype)
+  bool mixed_dtypes = false;         // module i's factors use F16/BF16/F32 by i % 3; alpha in F32
   std::uint64_t seed = 1;
-  unsigned shrink = 1;                // divide every width by this (>= 1), keeping names, kernels, ranks
-  bool conv = false;                  // include conv layers (resnets 3×3, down/upsamplers, conv3d patch embeds)
-  bool tucker = false;                // Tucker cores on k>1 kernels (loha, lokr; implied by kind tucker)
-  bool text_encoder = true;           // sd15/sdxl: include text-encoder modules (kohya, lycoris-less families)
+  unsigned shrink = 1;       // divide every width by this (>= 1), keeping names, kernels, ranks
+  bool conv = false;         // include conv layers (resnets 3×3, down/upsamplers, conv3d patch embeds)
+  bool tucker = false;       // Tucker cores on k>1 kernels (loha, lokr; implied by kind tucker)
+  bool text_encoder = true;  // sd15/sdxl: include text-encoder modules (kohya, lycoris-less families)
   LokrMode lokr_mode = LokrMode::w2_decomposed;
-  int lokr_factor = -1;               // LyCORIS `factor`: -1 = most balanced split of each dimension
-  bool metadata = true;               // ss_* training metadata (kohya-like families) or "format": "pt"
+  int lokr_factor = -1;  // LyCORIS `factor`: -1 = most balanced split of each dimension
+  bool metadata = true;  // ss_* training metadata (kohya-like families) or "format": "pt"
   PeftMetadata peft_metadata = PeftMetadata::none;  // peft family only
-  bool peft_infix = false;            // peft: base_model.model.<path>.lora_A.default.weight (no text encoder)
-  bool passthrough = false;           // add <stem0>.diff_b, <stem1>.bias, bundle_emb.*.string_to_param.*
-  double dead_fraction = 0.03;        // probability that a module is near-dead (σ₁ ≈ 1e-8)
-  bool zero_module = false;           // the second module's up (w1_a / w1 for LyCORIS) is exactly zero
+  bool peft_infix = false;      // peft: base_model.model.<path>.lora_A.default.weight (no text encoder)
+  bool passthrough = false;     // add <stem0>.diff_b, <stem1>.bias, bundle_emb.*.string_to_param.*
+  double dead_fraction = 0.03;  // probability that a module is near-dead (σ₁ ≈ 1e-8)
+  bool zero_module = false;     // the second module's up (w1_a / w1 for LyCORIS) is exactly zero
   // Orthonormalise the random singular vectors (Householder QR) so that the unscaled product's
   // singular values are exactly GenModule::sigma before rounding to the dtype. Costs rows·r² per
   // factor: meant for small (shrunk) files. Needs rank <= min(out, in·k) for every module.
@@ -78,16 +79,16 @@ struct GenSpec {
 };
 
 struct GenModule {
-  std::string stem;                          // key minus its role suffix (longest suffix of FORMATS.md §3)
-  std::string kind;                          // lora, lora_tucker, loha, loha_tucker, lokr
-  std::vector<std::uint64_t> weight_shape;   // {out, in} or {out, in, kh, kw} / {out, in, kt, kh, kw}
-  std::size_t rank = 0;                      // inner dimension
-  double scale = 1.0;                        // what loaders multiply the factor product by
+  std::string stem;                         // key minus its role suffix (longest suffix of FORMATS.md §3)
+  std::string kind;                         // lora, lora_tucker, loha, loha_tucker, lokr
+  std::vector<std::uint64_t> weight_shape;  // {out, in} or {out, in, kh, kw} / {out, in, kt, kh, kw}
+  std::size_t rank = 0;                     // inner dimension
+  double scale = 1.0;                       // what loaders multiply the factor product by
   // Requested singular values of the unscaled product up·down (plain LoRA modules; empty otherwise).
   // Exact before dtype rounding with exact_spectrum, approximate otherwise.
   std::vector<double> sigma;
-  bool dead = false;                         // σ₁ ≈ 1e-8
-  bool zero = false;                         // exactly zero product
+  bool dead = false;  // σ₁ ≈ 1e-8
+  bool zero = false;  // exactly zero product
   bool dora = false;
 };
 

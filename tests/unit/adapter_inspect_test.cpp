@@ -249,7 +249,7 @@ TEST(Inspect, Text) {
                            "Modules       4: loha 1, lora 3; conv 1, DoRA 1\n",
                            "Ranks         min 4, max 8; 4 ×3, 8 ×1\n",
                            "Alphas        min 2, max 8; 2 ×2, 8 ×1 (without alpha: 1)\n",
-                           "Pass-through  1 tensors\n              bundle_emb.sks.clip_l\n"}) {
+                           "Pass-through  1 tensor\n              bundle_emb.sks.clip_l\n"}) {
     EXPECT_NE(text.find(line), std::string::npos) << "missing line '" << line << "' in\n" << text;
   }
 }

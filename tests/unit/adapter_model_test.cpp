@@ -345,6 +345,27 @@ TEST(AdapterModel, EveryTensorIsInExactlyOneModuleOrPassedThrough) {
   for (const TensorInfo& tensor : header.tensors) EXPECT_EQ(seen.count(&tensor), 1u) << tensor.name;
 }
 
+TEST(AdapterModel, AlphaBesideAnAdapterInfixBelongsToTheOnlyModuleOfTheStem) {
+  const std::string stem = "transformer_blocks.0.img_mlp.net.2";
+  const Header single = make_header({{stem + ".lora_A.default.weight", {4, 12288}},
+                                     {stem + ".lora_B.default.weight", {3072, 4}}, {stem + ".alpha", {}, DType::BF16}});
+  const AdapterModel model = build(single, {{stem + ".alpha", 8.0}});
+  ASSERT_EQ(model.modules.size(), 1u);
+  EXPECT_EQ(model.modules[0].alpha_name, stem + ".alpha");
+  EXPECT_DOUBLE_EQ(model.modules[0].scale, 2.0);
+  EXPECT_TRUE(model.passthrough.empty());
+  // Two adapters on one stem: the alpha is nobody's.
+  const Header two = make_header({{stem + ".lora_A.default.weight", {4, 12288}}, {stem + ".lora_B.default.weight", {3072, 4}},
+                                  {stem + ".lora_A.style.weight", {4, 12288}}, {stem + ".lora_B.style.weight", {3072, 4}},
+                                  {stem + ".alpha", {}, DType::BF16}});
+  const AdapterModel ambiguous = build(two);
+  ASSERT_EQ(ambiguous.modules.size(), 2u);
+  EXPECT_EQ(ambiguous.modules[0].adapter_name, "default");
+  EXPECT_EQ(ambiguous.modules[1].adapter_name, "style");
+  ASSERT_EQ(ambiguous.passthrough.size(), 1u);
+  EXPECT_EQ(ambiguous.passthrough[0]->name, stem + ".alpha");
+}
+
 TEST(AdapterModel, EmptyHeaderGivesNoModules) {
   const Header header = make_header({{"emb_params", {2, 768}}});
   const AdapterModel model = build(header);

@@ -137,7 +137,7 @@ TEST(Schedule, MemorySizes) {
 }
 
 TEST(Schedule, ThreadsPerFile) {
-  EXPECT_EQ(threads_per_file(0, 1, 8), 0U);  // one file at a time: all cores
+  EXPECT_EQ(threads_per_file(0, 1, 8), 8U);  // one file at a time: all cores
   EXPECT_EQ(threads_per_file(0, 2, 8), 4U);
   EXPECT_EQ(threads_per_file(0, 3, 8), 2U);
   EXPECT_EQ(threads_per_file(0, 16, 8), 1U);

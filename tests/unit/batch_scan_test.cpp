@@ -106,19 +106,38 @@ TEST_F(ScanTest, UsageErrors) {
   ScanOptions both = options({in().string()});
   both.in_place = true;
   EXPECT_EQ(scan_error(both), ErrorCode::invalid_argument);
+  ScanOptions suffix_in_place = options({in().string()});
+  suffix_in_place.output_dir.clear();
+  suffix_in_place.in_place = true;
+  suffix_in_place.suffix = "_r";
+  EXPECT_EQ(scan_error(suffix_in_place), ErrorCode::invalid_argument);
+  ScanOptions slash = options({in().string()});
+  slash.suffix = "/r";
+  EXPECT_EQ(scan_error(slash), ErrorCode::invalid_argument);
 }
 
 TEST_F(ScanTest, OutputCollisionsAndOutputsOverInputsAreProblems) {
   write_text(scratch_ / "other" / "a.safetensors", "x");
+  fs::create_directories(out());
+  fs::create_hard_link(in() / "sub" / "b.safetensors", out() / "b.safetensors");
   const std::vector<Item> items = scan_inputs(options({(in() / "a.safetensors").string(),
                                                        (scratch_ / "other" / "a.safetensors").string(),
-                                                       (out() / "old.safetensors").string()}));
+                                                       (in() / "sub" / "b.safetensors").string()}));
   ASSERT_EQ(items.size(), 3U);
   EXPECT_TRUE(items[0].problem.empty());
   EXPECT_EQ(items[1].problem, "the output " + (out() / "a.safetensors").string() + " is also the output of " +
                                   (in() / "a.safetensors").string());
-  EXPECT_EQ(items[2].relative, "old.safetensors");
+  EXPECT_EQ(items[2].relative, "b.safetensors");
   EXPECT_EQ(items[2].problem, "the output would replace the input");
+}
+
+TEST_F(ScanTest, InputsInsideTheOutputFolderAreExcluded) {
+  // As when the shell expands `in/*` while OUTDIR is in/out.
+  const std::vector<Item> items =
+      scan_inputs(options({(in() / "a.safetensors").string(), out().string(), (out() / "old.safetensors").string()}));
+  EXPECT_THAT(relatives(items), ElementsAre("a.safetensors"));
+  EXPECT_EQ(scan_error(options({out().string()})), ErrorCode::invalid_argument);
+  EXPECT_EQ(scan_error(options({(out() / "old.safetensors").string()})), ErrorCode::invalid_argument);
 }
 
 TEST_F(ScanTest, InPlaceOutputsAreTheInputs) {

@@ -119,7 +119,9 @@ TEST_P(GoldenCli, Matches) {
     EXPECT_NE(std::find(out.begin(), out.end(), want), out.end()) << "stdout lacks: " << want << "\nstdout:\n"
                                                                    << read_file(dir / "stdout.txt");
   }
-  if (c.stderr_exact) EXPECT_EQ(err, c.stderr_lines);
+  if (c.stderr_exact) {
+    EXPECT_EQ(err, c.stderr_lines);
+  }
   for (const std::string& want : c.stderr_has) {
     EXPECT_TRUE(std::any_of(err.begin(), err.end(), [&](const std::string& l) { return l.rfind(want, 0) == 0; }))
         << "stderr lacks: " << want << "\nstderr:\n" << read_file(dir / "stderr.txt");
@@ -142,8 +144,8 @@ std::vector<fs::path> case_files() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, GoldenCli, ::testing::ValuesIn(case_files()),
-                         [](const auto& info) {
-                           std::string name = info.param.stem().string();
+                         [](const auto& param_info) {
+                           std::string name = param_info.param.stem().string();
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });

@@ -1,12 +1,11 @@
 // The loader evaluator on tiny hand-built files: every expected ΔW below is computed by hand.
 #include <gtest/gtest.h>
 
+#include <Eigen/Core>
 #include <cmath>
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <Eigen/Core>
 
 #include "loader_eval.hpp"
 #include "lora_gen.hpp"
@@ -98,9 +97,10 @@ TEST_F(EvalTest, TuckerLoconWithSeveralInputChannels) {
 }
 
 TEST_F(EvalTest, LoHa) {
-  const auto path = write({t("lora_unet_h.hada_w1_a", {2, 1}, {1, 2}), t("lora_unet_h.hada_w1_b", {1, 2}, {3, 4}),
-                           t("lora_unet_h.hada_w2_a", {2, 1}, {1, -1}), t("lora_unet_h.hada_w2_b", {1, 2}, {1, 2}),
-                           scalar_tensor("lora_unet_h.alpha", DType::BF16, 2.0)});
+  const auto path =
+      write({t("lora_unet_h.hada_w1_a", {2, 1}, {1, 2}), t("lora_unet_h.hada_w1_b", {1, 2}, {3, 4}),
+             t("lora_unet_h.hada_w2_a", {2, 1}, {1, -1}), t("lora_unet_h.hada_w2_b", {1, 2}, {1, 2}),
+             scalar_tensor("lora_unet_h.alpha", DType::BF16, 2.0)});
   const LoaderModule mod = only(loader_modules(path));
   EXPECT_EQ(mod.kind, "loha");
   EXPECT_EQ(mod.rank, 1u);
@@ -111,10 +111,11 @@ TEST_F(EvalTest, LoHa) {
 TEST_F(EvalTest, LoHaTucker) {
   // term1[p, c, x] = t1[x]·w1_b[c]·w1_a[p] = [[3, 6, 1, 2], [6, 12, 2, 4]];
   // term2 = [[2, 2, 1, 1], [-2, -2, -1, -1]].
-  const auto path = write({t("lycoris_h.hada_t1", {1, 1, 1, 2}, {1, 2}), t("lycoris_h.hada_w1_a", {1, 2}, {1, 2}),
-                           t("lycoris_h.hada_w1_b", {1, 2}, {3, 1}), t("lycoris_h.hada_t2", {1, 1, 1, 2}, {1, 1}),
-                           t("lycoris_h.hada_w2_a", {1, 2}, {1, -1}), t("lycoris_h.hada_w2_b", {1, 2}, {2, 1}),
-                           scalar_tensor("lycoris_h.alpha", DType::F32, 1.0)});
+  const auto path =
+      write({t("lycoris_h.hada_t1", {1, 1, 1, 2}, {1, 2}), t("lycoris_h.hada_w1_a", {1, 2}, {1, 2}),
+             t("lycoris_h.hada_w1_b", {1, 2}, {3, 1}), t("lycoris_h.hada_t2", {1, 1, 1, 2}, {1, 1}),
+             t("lycoris_h.hada_w2_a", {1, 2}, {1, -1}), t("lycoris_h.hada_w2_b", {1, 2}, {2, 1}),
+             scalar_tensor("lycoris_h.alpha", DType::F32, 1.0)});
   const LoaderModule mod = only(loader_modules(path));
   EXPECT_EQ(mod.kind, "loha_tucker");
   EXPECT_EQ(mod.weight_shape, (std::vector<std::uint64_t>{2, 2, 1, 2}));
@@ -131,8 +132,9 @@ TEST_F(EvalTest, LoKrBothFullIgnoresAlpha) {
 }
 
 TEST_F(EvalTest, LoKrDecomposedW2UsesAlphaOverW2Rank) {
-  const auto path = write({t("lora_unet_k.lokr_w1", {1, 2}, {1, -1}), t("lora_unet_k.lokr_w2_a", {2, 1}, {1, 2}),
-                           t("lora_unet_k.lokr_w2_b", {1, 1}, {3}), scalar_tensor("lora_unet_k.alpha", DType::F32, 2.0)});
+  const auto path =
+      write({t("lora_unet_k.lokr_w1", {1, 2}, {1, -1}), t("lora_unet_k.lokr_w2_a", {2, 1}, {1, 2}),
+             t("lora_unet_k.lokr_w2_b", {1, 1}, {3}), scalar_tensor("lora_unet_k.alpha", DType::F32, 2.0)});
   const LoaderModule mod = only(loader_modules(path));
   EXPECT_EQ(mod.rank, 1u);
   EXPECT_DOUBLE_EQ(mod.scale, 2.0);
@@ -150,9 +152,10 @@ TEST_F(EvalTest, LoKrDecomposedW1AndW2) {
 
 TEST_F(EvalTest, LoKrTuckerW2) {
   // w2[p, q, 0, x] = t2[x]·w2_a[p]·w2_b[q] = [[1, 3, 10, 30], [2, 6, 20, 60]]; kron with [[2]].
-  const auto path = write({t("lora_unet_k.lokr_w1", {1, 1}, {2}), t("lora_unet_k.lokr_t2", {1, 1, 1, 2}, {1, 3}),
-                           t("lora_unet_k.lokr_w2_a", {1, 2}, {1, 2}), t("lora_unet_k.lokr_w2_b", {1, 2}, {1, 10}),
-                           scalar_tensor("lora_unet_k.alpha", DType::F32, 1.0)});
+  const auto path =
+      write({t("lora_unet_k.lokr_w1", {1, 1}, {2}), t("lora_unet_k.lokr_t2", {1, 1, 1, 2}, {1, 3}),
+             t("lora_unet_k.lokr_w2_a", {1, 2}, {1, 2}), t("lora_unet_k.lokr_w2_b", {1, 2}, {1, 10}),
+             scalar_tensor("lora_unet_k.alpha", DType::F32, 1.0)});
   const LoaderModule mod = only(loader_modules(path));
   EXPECT_EQ(mod.weight_shape, (std::vector<std::uint64_t>{2, 2, 1, 2}));
   expect_matrix(mod.delta, m(2, 4, {2, 6, 20, 60, 4, 12, 40, 120}));
@@ -167,8 +170,9 @@ TEST_F(EvalTest, ConvLoKrKroneckerOfFlattenedW2) {
 }
 
 TEST_F(EvalTest, ScaleTensorOverridesAlpha) {
-  const auto path = write({t("x.lora_down.weight", {1, 1}, {2}), t("x.lora_up.weight", {1, 1}, {3}),
-                           scalar_tensor("x.alpha", DType::F32, 1.0), scalar_tensor("x.scale", DType::F32, 0.25)});
+  const auto path =
+      write({t("x.lora_down.weight", {1, 1}, {2}), t("x.lora_up.weight", {1, 1}, {3}),
+             scalar_tensor("x.alpha", DType::F32, 1.0), scalar_tensor("x.scale", DType::F32, 0.25)});
   const LoaderModule mod = only(loader_modules(path));
   EXPECT_EQ(mod.scale_source, "scale");
   expect_matrix(mod.delta, m(1, 1, {1.5}));
@@ -191,14 +195,14 @@ TEST_F(EvalTest, PeftMetadataPlainPrefixedPatternsAndRslora) {
   EXPECT_EQ(only(loader_modules(plain)).scale_source, "peft_metadata");
   expect_matrix(only(loader_modules(plain)).delta, m(1, 1, {6}));
 
-  const auto patterned = write(
-      tensors, {{"lora_adapter_metadata",
-                 R"({"transformer.r": 4, "transformer.lora_alpha": 4,
+  const auto patterned = write(tensors, {{"lora_adapter_metadata",
+                                          R"({"transformer.r": 4, "transformer.lora_alpha": 4,
                      "transformer.rank_pattern": {"blocks.0.attn.to_q": 2},
                      "transformer.alpha_pattern": {"blocks.0.attn.to_q": 1}})"}});
   expect_matrix(only(loader_modules(patterned)).delta, m(1, 1, {1.5}));
 
-  const auto rslora = write(tensors, {{"lora_adapter_metadata", R"({"r": 2, "lora_alpha": 2, "use_rslora": true})"}});
+  const auto rslora =
+      write(tensors, {{"lora_adapter_metadata", R"({"r": 2, "lora_alpha": 2, "use_rslora": true})"}});
   expect_matrix(only(loader_modules(rslora)).delta, m(1, 1, {3 * std::sqrt(2.0)}));
 
   const auto absent = write(tensors, {{"format", "pt"}});
@@ -206,8 +210,9 @@ TEST_F(EvalTest, PeftMetadataPlainPrefixedPatternsAndRslora) {
 }
 
 TEST_F(EvalTest, PeftMetadataRankDisagreeingWithFactorsFails) {
-  const auto path = write({t("unet.a.lora_A.weight", {2, 1}, {1, 1}), t("unet.a.lora_B.weight", {1, 2}, {1, 2})},
-                          {{"lora_adapter_metadata", R"({"r": 8, "lora_alpha": 8})"}});
+  const auto path =
+      write({t("unet.a.lora_A.weight", {2, 1}, {1, 1}), t("unet.a.lora_B.weight", {1, 2}, {1, 2})},
+            {{"lora_adapter_metadata", R"({"r": 8, "lora_alpha": 8})"}});
   try {
     loader_modules(path);
     FAIL() << "expected adapter_shape_mismatch";
@@ -222,13 +227,15 @@ TEST_F(EvalTest, StemsOfEveryNamingAndPassThroughIgnored) {
     return std::vector<RawTensor>{t(down, {1, 1}, {1}), t(up, {1, 1}, {2})};
   };
   std::vector<RawTensor> all;
-  for (const auto& pair : {one("unet.a.attn1.processor.to_q_lora.down.weight", "unet.a.attn1.processor.to_q_lora.up.weight"),
-                           one("unet.b.lora.down.weight", "unet.b.lora.up.weight"),
-                           one("text_encoder.c.lora_linear_layer.down.weight", "text_encoder.c.lora_linear_layer.up.weight"),
-                           one("base_model.model.d.lora_A.default.weight", "base_model.model.d.lora_B.default.weight"),
-                           one("diffusion_model.e.lora_A.weight", "diffusion_model.e.lora_B.weight"),
-                           one("input_blocks.1.0.f.down", "input_blocks.1.0.f.up"),
-                           one("double_blocks.0.processor.qkv_lora1.down.weight", "double_blocks.0.processor.qkv_lora1.up.weight")}) {
+  for (const auto& pair :
+       {one("unet.a.attn1.processor.to_q_lora.down.weight", "unet.a.attn1.processor.to_q_lora.up.weight"),
+        one("unet.b.lora.down.weight", "unet.b.lora.up.weight"),
+        one("text_encoder.c.lora_linear_layer.down.weight", "text_encoder.c.lora_linear_layer.up.weight"),
+        one("base_model.model.d.lora_A.default.weight", "base_model.model.d.lora_B.default.weight"),
+        one("diffusion_model.e.lora_A.weight", "diffusion_model.e.lora_B.weight"),
+        one("input_blocks.1.0.f.down", "input_blocks.1.0.f.up"),
+        one("double_blocks.0.processor.qkv_lora1.down.weight",
+            "double_blocks.0.processor.qkv_lora1.up.weight")}) {
     all.insert(all.end(), pair.begin(), pair.end());
   }
   all.push_back(t("unet.b.diff_b", {1}, {5}));
@@ -240,9 +247,10 @@ TEST_F(EvalTest, StemsOfEveryNamingAndPassThroughIgnored) {
   const auto deltas = loader_deltas(write(all));
   std::vector<std::string> stems;
   for (const auto& [stem, delta] : deltas) stems.push_back(stem);
-  EXPECT_EQ(stems, (std::vector<std::string>{"base_model.model.d", "diffusion_model.e",
-                                             "double_blocks.0.processor.qkv_lora1", "input_blocks.1.0.f",
-                                             "text_encoder.c", "unet.a.attn1.processor.to_q_lora", "unet.b", "x"}));
+  EXPECT_EQ(stems,
+            (std::vector<std::string>{"base_model.model.d", "diffusion_model.e",
+                                      "double_blocks.0.processor.qkv_lora1", "input_blocks.1.0.f",
+                                      "text_encoder.c", "unet.a.attn1.processor.to_q_lora", "unet.b", "x"}));
   EXPECT_DOUBLE_EQ(deltas.at("unet.b")(0, 0), 2.0);
   const auto modules = loader_modules(write(all), {}, [](const std::string& s) { return s == "x"; });
   EXPECT_TRUE(only(modules).dora);
@@ -256,7 +264,8 @@ TEST_F(EvalTest, IncompleteAndMismatchedModulesAreErrors) {
     EXPECT_EQ(e.code(), ErrorCode::adapter_incomplete);
   }
   try {
-    loader_modules(write({t("x.lora_down.weight", {2, 3}, {1, 2, 3, 4, 5, 6}), t("x.lora_up.weight", {2, 3}, {1, 2, 3, 4, 5, 6})}));
+    loader_modules(write({t("x.lora_down.weight", {2, 3}, {1, 2, 3, 4, 5, 6}),
+                          t("x.lora_up.weight", {2, 3}, {1, 2, 3, 4, 5, 6})}));
     FAIL() << "expected adapter_shape_mismatch";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::adapter_shape_mismatch);

@@ -96,9 +96,9 @@ TEST(Generator, RefusesToOverwriteUnlessAsked) {
 }
 
 TEST(Generator, RejectsUnknownOrUnsupportedCombinations) {
-  for (const GenSpec& spec : {tiny("sd2"), tiny("sd15", "nope"), tiny("sd15", "kohya", "glora"),
-                              tiny("sdxl", "peft"), tiny("sd15", "peft", "loha"), tiny("sd15", "xlabs"),
-                              tiny("flux", "kohya-fun")}) {
+  for (const GenSpec& spec :
+       {tiny("sd2"), tiny("sd15", "nope"), tiny("sd15", "kohya", "glora"), tiny("sdxl", "peft"),
+        tiny("sd15", "peft", "loha"), tiny("sd15", "xlabs"), tiny("flux", "kohya-fun")}) {
     try {
       plan_lora(spec);
       FAIL() << spec.arch << " " << spec.family << " " << spec.kind;
@@ -116,7 +116,8 @@ TEST(Generator, FullSizeSd15Rank128MatchesTheKnownSize) {
   spec.arch = "sd15";
   spec.rank = 128;
   const GenPlan plan = plan_lora(spec);
-  const std::uint64_t per_rank = 5 * (32 * 320 + 1536) + 5 * (32 * 640 + 1536) + 6 * (32 * 1280 + 1536) + 12 * 13824;
+  const std::uint64_t per_rank =
+      5 * (32 * 320 + 1536) + 5 * (32 * 640 + 1536) + 6 * (32 * 1280 + 1536) + 12 * 13824;
   EXPECT_EQ(per_rank, 589824u);
   EXPECT_EQ(plan.manifest.size(), 16u * 12 + 12 * 6);
   const Layout layout = plan_layout(plan.tensors, plan.metadata, true);
@@ -124,7 +125,8 @@ TEST(Generator, FullSizeSd15Rank128MatchesTheKnownSize) {
   EXPECT_EQ(lora_file_size(spec), layout.file_size());
   EXPECT_NEAR(static_cast<double>(layout.file_size()) / 1e6, 151.0, 0.5);
 
-  const auto* to_k = find(plan, "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight");
+  const auto* to_k =
+      find(plan, "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight");
   ASSERT_NE(to_k, nullptr);
   EXPECT_EQ(to_k->shape, (std::vector<std::uint64_t>{128, 768}));
   const auto* proj_in = find(plan, "lora_unet_mid_block_attentions_0_proj_in.lora_up.weight");
@@ -142,9 +144,10 @@ TEST(Generator, SdxlAndFluxParameterCounts) {
   sdxl.arch = "sdxl";
   sdxl.rank = 32;
   const GenPlan xl = plan_lora(sdxl);
-  const std::uint64_t xl_per_rank = 5 * (4 * 640 + 2 * (28 * 640 + 4096)) + 6 * (4 * 1280 + 10 * (28 * 1280 + 4096)) +
-                                    12 * 13824 + 32 * 23040;
-  EXPECT_EQ(plan_layout(xl.tensors, xl.metadata, true).data_size, xl_per_rank * 32 * 2 + xl.manifest.size() * 2);
+  const std::uint64_t xl_per_rank = 5 * (4 * 640 + 2 * (28 * 640 + 4096)) +
+                                    6 * (4 * 1280 + 10 * (28 * 1280 + 4096)) + 12 * 13824 + 32 * 23040;
+  EXPECT_EQ(plan_layout(xl.tensors, xl.metadata, true).data_size,
+            xl_per_rank * 32 * 2 + xl.manifest.size() * 2);
   EXPECT_EQ(xl.manifest.size(), 5u * 22 + 6 * 102 + 72 + 192);
   ASSERT_NE(find(xl, "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_k.lora_down.weight"), nullptr);
   ASSERT_NE(find(xl, "lora_unet_output_blocks_2_1_transformer_blocks_9_ff_net_2.lora_up.weight"), nullptr);
@@ -199,7 +202,8 @@ TEST(Generator, VideoAndZImageModuleLists) {
   EXPECT_EQ(w2->shape, (std::vector<std::uint64_t>{4, 10240}));
 
   GenSpec peft = tiny("flux", "peft");
-  ASSERT_NE(find(plan_lora(peft), "transformer.single_transformer_blocks.0.attn.to_k.lora_A.weight"), nullptr);
+  ASSERT_NE(find(plan_lora(peft), "transformer.single_transformer_blocks.0.attn.to_k.lora_A.weight"),
+            nullptr);
 }
 
 // With orthonormal singular vectors in fp32, the evaluator's ΔW/scale has exactly the requested
@@ -222,7 +226,8 @@ TEST(Generator, SpectraAreAsRequested) {
     ASSERT_EQ(want.sigma.size(), 8u);
     const Eigen::VectorXd got = singular_values(mod.delta / mod.scale);
     for (std::size_t i = 0; i < 8; ++i) {
-      EXPECT_NEAR(got(static_cast<Eigen::Index>(i)), want.sigma[i], 1e-5 * want.sigma[0]) << mod.stem << " σ" << i;
+      EXPECT_NEAR(got(static_cast<Eigen::Index>(i)), want.sigma[i], 1e-5 * want.sigma[0])
+          << mod.stem << " σ" << i;
     }
     EXPECT_LT(got(8), 1e-5 * want.sigma[0]);  // rank 8 exactly
     dead += want.dead ? 1 : 0;
@@ -285,13 +290,25 @@ struct Combo {
 // kind, rank, scale and element count, and every ΔW must be finite and (unless zero) nonzero.
 TEST(Generator, EvaluatorAgreesForEveryFamilyAndKind) {
   const std::vector<Combo> combos = {
-      {"sd15", "kohya", "lora"},     {"sd15", "kohya", "locon"},   {"sd15", "kohya", "tucker"},
-      {"sd15", "kohya", "dora"},     {"sd15", "kohya", "loha"},    {"sd15", "kohya", "loha", true},
-      {"sd15", "kohya", "lokr"},     {"sd15", "kohya", "lokr", true}, {"sd15", "lycoris", "lora"},
-      {"flux", "lycoris", "lokr"},   {"sd15", "peft", "lora", false, PeftMetadata::prefixed},
-      {"flux", "peft", "dora", false, PeftMetadata::plain},          {"wan13b", "peft", "lora"},
-      {"zimage", "comfy", "lora"},   {"sdxl", "controllora", "lora"}, {"sd15", "legacy", "lora"},
-      {"flux", "xlabs", "lora"},     {"wan14b-i2v", "kohya-fun", "locon"}, {"hunyuan", "kohya", "loha"},
+      {"sd15", "kohya", "lora"},
+      {"sd15", "kohya", "locon"},
+      {"sd15", "kohya", "tucker"},
+      {"sd15", "kohya", "dora"},
+      {"sd15", "kohya", "loha"},
+      {"sd15", "kohya", "loha", true},
+      {"sd15", "kohya", "lokr"},
+      {"sd15", "kohya", "lokr", true},
+      {"sd15", "lycoris", "lora"},
+      {"flux", "lycoris", "lokr"},
+      {"sd15", "peft", "lora", false, PeftMetadata::prefixed},
+      {"flux", "peft", "dora", false, PeftMetadata::plain},
+      {"wan13b", "peft", "lora"},
+      {"zimage", "comfy", "lora"},
+      {"sdxl", "controllora", "lora"},
+      {"sd15", "legacy", "lora"},
+      {"flux", "xlabs", "lora"},
+      {"wan14b-i2v", "kohya-fun", "locon"},
+      {"hunyuan", "kohya", "loha"},
       {"sd3", "kohya", "lokr"},
   };
   int index = 0;

@@ -28,7 +28,7 @@ void add_resize_flags(CLI::App& command, ResizeFlags& flags) {
   command.add_flag("--minimal", flags.minimal,
                    "Smallest rank that meets the target (without the reference's extra +1 rank)");
   command.add_option("--dtype,--save_precision", flags.dtype,
-                     "Output dtype of resized factors: keep (default), fp16, bf16, fp32");
+                     "Output dtype of module factors: keep (default), fp16, bf16, fp32; pass-through tensors are never converted");
   command.add_option("--threads", flags.threads, "Worker threads (default: all cores)");
   command.add_flag("--to-lora", flags.to_lora, "Write LoHa/LoKr modules as plain LoRA even when that is larger");
   command.add_flag("--keep-lycoris", flags.keep_lycoris, "Pass LoHa/LoKr modules through unresized");

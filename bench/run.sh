@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# bench/run.sh BUILD — lorakit's benchmark table (issue 2): four generated LoRAs resized with sv_fro 0.95,
+# each against its I/O floor and a dense-SVD reference, measured in the same run. See bench/README.md.
+# Environment: REPEATS (default 3, medians), DENSE_MODULES_SD (8), DENSE_MODULES_FLUX (2), NO_BUILD=1.
+set -euo pipefail
+
+BUILD=$(cd "${1:?usage: bench/run.sh BUILD}" && pwd)
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+REPEATS=${REPEATS:-3}
+DENSE_MODULES_SD=${DENSE_MODULES_SD:-8}
+DENSE_MODULES_FLUX=${DENSE_MODULES_FLUX:-2}
+DATA=$BUILD/bench-data
+OUT=$DATA/out          # resize outputs and the I/O floor's file: one folder, one file system
+RESULTS=$BUILD/bench-results.md
+LOG=$BUILD/bench-log.txt
+mkdir -p "$OUT"
+: >"$LOG"
+
+log() { echo "[bench] $*" >&2; }
+
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  log "building bench targets in $BUILD"
+  cmake --build "$BUILD" -j2 --target lorakit-gen io_floor dense_reference resize_driver >>"$LOG" 2>&1 ||
+    log "build failed (see $LOG); using the binaries already there"
+  cmake --build "$BUILD" -j2 --target lorakit >>"$LOG" 2>&1 ||
+    log "the lorakit CLI does not build; timing bench/resize_driver (lorakit::resize_file) instead"
+fi
+GEN=$BUILD/tests/lorakit-gen
+for tool in "$GEN" "$BUILD/bench/io_floor" "$BUILD/bench/dense_reference" "$BUILD/bench/resize_driver"; do
+  [ -x "$tool" ] || { log "missing $tool"; exit 1; }
+done
+[ -x /usr/bin/time ] || { log "/usr/bin/time is missing: apt-get install time"; exit 1; }
+if [ -x "$BUILD/lorakit" ]; then RESIZE=("$BUILD/lorakit" resize); TOOL="lorakit resize (CLI)"
+else RESIZE=("$BUILD/bench/resize_driver"); TOOL="bench/resize_driver (lorakit::resize_file)"; fi
+
+# name | generator arguments | target seconds (2 threads)
+CASES=(
+  "sd15_r128|--arch sd15 --rank 128 --dtype fp16|0.5"
+  "sdxl_r32|--arch sdxl --rank 32 --dtype fp16|1"
+  "flux_r32|--arch flux --rank 32 --dtype bf16|1.5"
+  "flux_r128|--arch flux --rank 128 --dtype bf16|5"
+)
+SCALING_CASE=flux_r32  # also run with --threads 1
+RSS_TARGET_MB=300
+FLOOR_TARGET=2
+
+# Generates once; reuses a file whose stamp (generator arguments and size) still matches.
+generate() {
+  local name=$1 args=$2 file=$DATA/$1.safetensors stamp=$DATA/$1.stamp
+  local want="$args --family kohya --kind lora --seed 1"
+  if [ -f "$file" ] && [ -f "$stamp" ] && [ "$(head -1 "$stamp")" = "$want" ] &&
+     [ "$(stat -c %s "$file")" = "$(sed -n 2p "$stamp")" ]; then
+    return
+  fi
+  log "generating $name ($want)"
+  # shellcheck disable=SC2086  # the arguments are words on purpose
+  "$GEN" $want -o "$file" --force >>"$LOG"
+  printf '%s\n%s\n' "$want" "$(stat -c %s "$file")" >"$stamp"
+}
+
+field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" | tail -1; }  # value of KEY=VALUE on a summary line
+median() { sort -g | awk '{v[NR]=$1} END {print NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"%.6f\", $* }"; }     # arithmetic without bc
+over() { awk "BEGIN { exit !($1 > $2) }"; }           # true when $1 > $2
+
+# One resize under /usr/bin/time -v: prints "WALL_SECONDS PEAK_RSS_KB CPU_PERCENT".
+timed_resize() {
+  local in=$1 out=$2 threads=$3 report=$OUT/time.txt start end
+  start=$(now)
+  /usr/bin/time -v -o "$report" "${RESIZE[@]}" "$in" -o "$out" --method sv_fro --param 0.95 --force -q \
+    --threads "$threads" >>"$LOG" 2>&1
+  end=$(now)
+  echo "$(calc "$end - $start") $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$report")" \
+    "$(sed -n 's/.*Percent of CPU this job got: \([0-9]*\)%/\1/p' "$report")"
+}
+
+floor_once() {
+  "$BUILD/bench/io_floor" "$1" -o "$OUT/floor.safetensors" --repeats 1 | tee -a "$LOG" | field median_s
+}
+
+declare -A WALL RSS CPU FLOOR PLAN DENSE MODULES SIZE OUTSIZE WALL1 RSS1 CPU1
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+for entry in "${CASES[@]}"; do
+  IFS='|' read -r name args target <<<"$entry"
+  generate "$name" "$args"
+done
+
+for entry in "${CASES[@]}"; do
+  IFS='|' read -r name args target <<<"$entry"
+  in=$DATA/$name.safetensors
+  out=$OUT/$name.resized.safetensors
+  log "$name: resize ×$REPEATS interleaved with the I/O floor"
+  walls=() rsss=() cpus=() floors=()
+  for ((i = 0; i < REPEATS; i++)); do
+    floors+=("$(floor_once "$in")")
+    read -r wall rss cpu <<<"$(timed_resize "$in" "$out" 2)"
+    walls+=("$wall") rsss+=("$rss") cpus+=("$cpu")
+  done
+  WALL[$name]=$(printf '%s\n' "${walls[@]}" | median)
+  RSS[$name]=$(printf '%s\n' "${rsss[@]}" | sort -g | tail -1)
+  CPU[$name]=$(printf '%s\n' "${cpus[@]}" | median)
+  FLOOR[$name]=$(printf '%s\n' "${floors[@]}" | median)
+  SIZE[$name]=$(stat -c %s "$in")
+  OUTSIZE[$name]=$(stat -c %s "$out")
+  summary=$("$BUILD/bench/resize_driver" "$in" --plan-only --method sv_fro --param 0.95 --threads 2 -q |
+    tee -a "$LOG")
+  PLAN[$name]=$(echo "$summary" | field seconds)
+  MODULES[$name]=$(echo "$summary" | field modules)
+  if [ "$name" = "$SCALING_CASE" ]; then
+    log "$name: resize ×$REPEATS with --threads 1"
+    walls=() rsss=() cpus=()
+    for ((i = 0; i < REPEATS; i++)); do
+      read -r wall rss cpu <<<"$(timed_resize "$in" "$out" 1)"
+      walls+=("$wall") rsss+=("$rss") cpus+=("$cpu")
+    done
+    WALL1[$name]=$(printf '%s\n' "${walls[@]}" | median)
+    RSS1[$name]=$(printf '%s\n' "${rsss[@]}" | sort -g | tail -1)
+    CPU1[$name]=$(printf '%s\n' "${cpus[@]}" | median)
+  fi
+  modules=$DENSE_MODULES_SD
+  [[ $name == flux* ]] && modules=$DENSE_MODULES_FLUX
+  log "$name: dense reference on $modules modules"
+  "$BUILD/bench/dense_reference" "$in" --modules "$modules" >"$OUT/$name.dense.md" 2>>"$LOG"
+  cat "$OUT/$name.dense.md" >>"$LOG"
+  DENSE[$name]=$(field median_speedup <"$OUT/$name.dense.md")
+done
+rm -f "$OUT/time.txt"
+
+# ---- The table --------------------------------------------------------------------------------------
+row() {  # name threads wall rss cpu target
+  local name=$1 threads=$2 wall=$3 rss=$4 cpu=$5 target=$6 rss_mb ratio verdict target_text misses=()
+  rss_mb=$(calc "$rss / 1024")
+  ratio=$(calc "$wall / ${FLOOR[$name]}")
+  if [ "$target" = "-" ]; then
+    verdict="scaling: t1/t2 = $(printf '%.2f' "$(calc "$wall / ${WALL[$name]}")")×"
+    target_text="—"
+  else
+    if over "$wall" "$target"; then misses+=("time"); fi
+    if over "$ratio" "$FLOOR_TARGET"; then misses+=("floor"); fi
+    if over "$rss_mb" "$RSS_TARGET_MB"; then misses+=("RSS"); fi
+    if [ ${#misses[@]} -eq 0 ]; then verdict="PASS"; else verdict="MISS ($(IFS=,; echo "${misses[*]}"))"; fi
+    target_text="≤ $target s, ≤ ${FLOOR_TARGET}× floor, ≤ $RSS_TARGET_MB MB"
+  fi
+  printf '| %s | %.0f → %.0f | %s | %s | %.2f | %.2f | %s%% | %.0f | %.2f | %.2f× | %s× | %s | %s |\n' \
+    "$name" "$(calc "${SIZE[$name]} / 1000000")" "$(calc "${OUTSIZE[$name]} / 1000000")" "${MODULES[$name]}" \
+    "$threads" "$wall" "${PLAN[$name]}" "$cpu" "$rss_mb" "${FLOOR[$name]}" "$ratio" "${DENSE[$name]}" \
+    "$target_text" "$verdict"
+}
+
+{
+  echo "# lorakit benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo
+  echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB;" \
+    "load average $LOAD_START at the start," \
+    "$(cut -d' ' -f1-3 /proc/loadavg) at the end (other sessions' processes share the cores: a CPU % well" \
+    "under 200 on a 2-thread row means the threads did not get both cores)."
+  commit=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git -C "$SRC" diff --quiet 2>/dev/null || commit+=" (with uncommitted changes)"
+  echo "Commit: $commit."
+  echo "Timed: $TOOL, \`--method sv_fro --param 0.95\`, median of $REPEATS runs (peak RSS: the largest)."
+  echo
+  echo "| file | MB in → out | modules | threads | wall s | pass 1 s | CPU | peak RSS MB | I/O floor s |" \
+    "× floor | dense speed-up | target | result |"
+  echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|"
+  for entry in "${CASES[@]}"; do
+    IFS='|' read -r name args target <<<"$entry"
+    row "$name" 2 "${WALL[$name]}" "${RSS[$name]}" "${CPU[$name]}" "$target"
+    if [ -n "${WALL1[$name]:-}" ]; then
+      row "$name" 1 "${WALL1[$name]}" "${RSS1[$name]}" "${CPU1[$name]}" "-"
+    fi
+  done
+  echo
+  echo "Dense reference, per module (float32 ΔW + Eigen BDCSVD vs factored_svd + apply; decode excluded):"
+  for entry in "${CASES[@]}"; do
+    IFS='|' read -r name args target <<<"$entry"
+    echo
+    echo "**$name**"
+    echo
+    grep '^|' "$OUT/$name.dense.md"
+  done
+} | tee "$RESULTS"
+log "table written to $RESULTS (details in $LOG)"
+
+if [ -x "$SRC/bench/batch.sh" ]; then "$SRC/bench/batch.sh" "$BUILD"; fi
