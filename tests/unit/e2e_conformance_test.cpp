@@ -12,6 +12,7 @@
 
 #include "loader_eval.hpp"
 #include "lora_gen.hpp"
+#include "reference_rules.hpp"
 #include "lorakit/adapter.hpp"
 #include "lorakit/inspect.hpp"
 #include "lorakit/resize.hpp"
@@ -56,23 +57,6 @@ GenSpec spec_for(const Case& c, unsigned shrink) {
   spec.passthrough = true;
   spec.seed = 11;
   return spec;
-}
-
-// The reference's sv_fro rule (FORMATS.md §4) on a dense spectrum, capped.
-std::size_t reference_sv_fro(const Eigen::VectorXd& s, double p, std::size_t cap) {
-  const auto n = static_cast<std::size_t>(s.size());
-  if (n == 0 || s(0) <= 1e-6) return 1;
-  const double total = s.squaredNorm();
-  double partial = 0.0;
-  std::size_t j = n;
-  for (std::size_t i = 0; i < n; ++i) {
-    partial += s(static_cast<Eigen::Index>(i)) * s(static_cast<Eigen::Index>(i));
-    if (partial >= p * p * total) {
-      j = i;
-      break;
-    }
-  }
-  return std::min(std::max<std::size_t>(1, std::min(j + 1, n - 1)) + 1, cap);
 }
 
 class Conformance : public ::testing::TestWithParam<Case> {
@@ -120,7 +104,7 @@ TEST_P(Conformance, LoaderDeltaMovesByReportedRetention) {
     }
     ++resized;
     const Eigen::VectorXd sigma = testsupport::singular_values(module.delta / module.scale);
-    EXPECT_EQ(m.new_rank, reference_sv_fro(sigma, 0.9, m.old_rank));
+    EXPECT_EQ(m.new_rank, testsupport::reference_sv_fro_rank(sigma, 0.9, m.old_rank));
     if (std::isnan(m.fro_retained)) {
       EXPECT_EQ(after.at(module.stem).norm(), 0.0);
       continue;

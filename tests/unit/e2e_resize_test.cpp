@@ -15,6 +15,7 @@
 
 #include "loader_eval.hpp"
 #include "lora_gen.hpp"
+#include "reference_rules.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/resize.hpp"
 #include "lorakit/safetensors.hpp"
@@ -43,24 +44,6 @@ std::uint64_t header_length(const std::vector<std::byte>& bytes) {
 nlohmann::json header_json(const std::vector<std::byte>& bytes) {
   const auto* begin = reinterpret_cast<const char*>(bytes.data()) + 8;
   return nlohmann::json::parse(begin, begin + header_length(bytes));
-}
-
-// The reference rule for sv_fro (FORMATS.md §4), written again from the spec over a dense spectrum.
-std::size_t reference_sv_fro_rank(const Eigen::VectorXd& s, double p, std::size_t cap) {
-  const auto n = static_cast<std::size_t>(s.size());
-  if (s.size() == 0 || s(0) <= 1e-6) return 1;
-  const double total = s.squaredNorm();
-  double partial = 0.0;
-  std::size_t j = n;
-  for (std::size_t i = 0; i < n; ++i) {
-    partial += s(static_cast<Eigen::Index>(i)) * s(static_cast<Eigen::Index>(i));
-    if (partial / total >= p * p) {
-      j = i;
-      break;
-    }
-  }
-  const std::size_t clamped = std::max<std::size_t>(1, std::min(j + 1, n - 1));
-  return std::min(clamped + 1, cap);
 }
 
 class ResizeEndToEnd : public ::testing::Test {
@@ -124,7 +107,7 @@ TEST_F(ResizeEndToEnd, LoaderDeltaErrorMatchesReportedRetentionAndReferenceRanks
     ASSERT_TRUE(after.count(module.stem));
     const Eigen::MatrixXd& delta_after = after.at(module.stem);
     const Eigen::VectorXd sigma = testsupport::singular_values(module.delta / module.scale);
-    EXPECT_EQ(m.new_rank, std::min<std::size_t>(reference_sv_fro_rank(sigma, 0.9, module.rank), module.rank));
+    EXPECT_EQ(m.new_rank, testsupport::reference_sv_fro_rank(sigma, 0.9, module.rank));
     if (std::isnan(m.fro_retained)) {  // an all-zero module stays all zero
       EXPECT_EQ(delta_after.norm(), 0.0);
       continue;
