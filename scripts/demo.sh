@@ -17,6 +17,7 @@ echo "== lorakit resize $example -o $resized --method sv_fro --param 0.95 --forc
 "$build/lorakit" resize "$example" -o "$resized" --method sv_fro --param 0.95 --force --json "$out/report.json"
 echo
 echo "== first modules of the per-module report (--verbose):"
-"$build/lorakit" resize "$example" --dry-run --method sv_fro --param 0.95 --verbose | head -n 8
+"$build/lorakit" resize "$example" --dry-run --method sv_fro --param 0.95 --verbose >"$out/verbose.txt"
+head -n 8 "$out/verbose.txt"  # (a pipe into head would end the job with SIGPIPE under pipefail)
 echo
 echo "Full JSON report: $out/report.json"
