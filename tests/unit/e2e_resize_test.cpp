@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -285,6 +286,39 @@ TEST_F(ResizeEndToEnd, PeftFileGainsNoAlphaTensor) {
     const double expected = std::sqrt(std::max(0.0, 1.0 - m.fro_retained * m.fro_retained));
     EXPECT_NEAR(testsupport::relative_error(before.at(m.stem), after.at(m.stem)), expected, 2e-3);
   }
+}
+
+
+// A module with NaN/Inf in a factor is written back unchanged, counted, and never poisons the others.
+TEST_F(ResizeEndToEnd, NonFiniteModuleIsKeptAndCounted) {
+  Eigen::MatrixXd up = Eigen::MatrixXd::Random(12, 4);
+  Eigen::MatrixXd down = Eigen::MatrixXd::Random(4, 10);
+  Eigen::MatrixXd bad_up = up;
+  bad_up(3, 1) = std::numeric_limits<double>::quiet_NaN();
+  bad_up(5, 2) = std::numeric_limits<double>::infinity();
+  const std::vector<testsupport::RawTensor> tensors = {
+      testsupport::matrix_tensor("lora_unet_a.lora_up.weight", DType::F16, {12, 4}, up),
+      testsupport::matrix_tensor("lora_unet_a.lora_down.weight", DType::F16, {4, 10}, down),
+      testsupport::scalar_tensor("lora_unet_a.alpha", DType::F16, 4.0),
+      testsupport::matrix_tensor("lora_unet_b.lora_up.weight", DType::F16, {12, 4}, bad_up),
+      testsupport::matrix_tensor("lora_unet_b.lora_down.weight", DType::F16, {4, 10}, down),
+      testsupport::scalar_tensor("lora_unet_b.alpha", DType::F16, 4.0),
+  };
+  const fs::path input = dir_ / "in.safetensors";
+  testsupport::write_tensors(tensors, {}, input);
+  const fs::path output = dir_ / "out.safetensors";
+  ResizeOptions options;
+  options.rank = 2;
+  const ResizeReport report = resize_file(input, output, options);
+  EXPECT_EQ(report.nonfinite, 2u);
+  ASSERT_EQ(report.modules.size(), 2u);
+  EXPECT_EQ(report.modules[0].outcome, ModuleOutcome::resized);
+  EXPECT_EQ(report.modules[1].outcome, ModuleOutcome::unchanged);
+  const Reader in(input), out(output);
+  for (const char* name : {"lora_unet_b.lora_up.weight", "lora_unet_b.lora_down.weight", "lora_unet_b.alpha"}) {
+    EXPECT_TRUE(in.read(*in.header().find(name)) == out.read(*out.header().find(name))) << name;
+  }
+  EXPECT_EQ(out.header().find("lora_unet_a.lora_up.weight")->shape, (std::vector<std::uint64_t>{12, 2}));
 }
 
 }  // namespace
