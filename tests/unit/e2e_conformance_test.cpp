@@ -10,9 +10,8 @@
 #include <map>
 #include <string>
 
-#include "loader_eval.hpp"
+#include "e2e_checks.hpp"
 #include "lora_gen.hpp"
-#include "reference_rules.hpp"
 #include "lorakit/adapter.hpp"
 #include "lorakit/inspect.hpp"
 #include "lorakit/resize.hpp"
@@ -82,46 +81,9 @@ TEST_P(Conformance, LoaderDeltaMovesByReportedRetention) {
   options.to_lora = c.to_lora;
   const ResizeReport report = resize_file(input, output, options);
 
-  const auto before = testsupport::loader_modules(input);
-  const auto after = testsupport::loader_deltas(output);
-  ASSERT_EQ(before.size(), report.modules.size());
-  std::map<std::string, const ModuleReport*> by_stem;
-  for (const ModuleReport& m : report.modules) by_stem[m.stem] = &m;
-  std::size_t resized = 0;
-  for (const auto& module : before) {
-    SCOPED_TRACE(module.stem);
-    // The evaluator keeps legacy diffusers' "_lora" in the stem (`…to_q_lora.down.weight`); lorakit
-    // names the module by the layer it patches (`…to_q`).
-    std::string stem = module.stem;
-    if (!by_stem.count(stem) && stem.ends_with("_lora")) stem.resize(stem.size() - 5);
-    ASSERT_TRUE(by_stem.count(stem));
-    ASSERT_TRUE(after.count(module.stem));
-    const ModuleReport& m = *by_stem.at(stem);
-    const double error = testsupport::relative_error(module.delta, after.at(module.stem));
-    if (m.outcome != ModuleOutcome::resized) {
-      EXPECT_LT(error, 1e-12) << module_outcome_name(m.outcome);
-      continue;
-    }
-    ++resized;
-    const Eigen::VectorXd sigma = testsupport::singular_values(module.delta / module.scale);
-    EXPECT_EQ(m.new_rank, testsupport::reference_sv_fro_rank(sigma, 0.9, m.old_rank));
-    if (std::isnan(m.fro_retained)) {
-      EXPECT_EQ(after.at(module.stem).norm(), 0.0);
-      continue;
-    }
-    const double expected = std::sqrt(std::max(0.0, 1.0 - m.fro_retained * m.fro_retained));
-    EXPECT_NEAR(error, expected, 3e-3) << "rank " << m.old_rank << " -> " << m.new_rank;
-  }
-  EXPECT_GT(resized, 0u);
-
+  EXPECT_GT(e2e::expect_deltas_match_report(input, output, report, 0.9, 3e-3), 0u);
   ASSERT_FALSE(report.passthrough.empty());
-  const Reader in(input), out(output);
-  for (const std::string& name : report.passthrough) {
-    const TensorInfo* a = in.header().find(name);
-    const TensorInfo* b = out.header().find(name);
-    ASSERT_TRUE(a != nullptr && b != nullptr) << name;
-    EXPECT_TRUE(in.read(*a) == out.read(*b)) << name;
-  }
+  e2e::expect_passthrough_identical(input, output, report);
 }
 
 // The guess reads real widths, so it is checked on the full-size layout (header only, no data).

@@ -14,9 +14,8 @@
 #include <Eigen/SVD>
 #include <nlohmann/json.hpp>
 
-#include "loader_eval.hpp"
+#include "e2e_checks.hpp"
 #include "lora_gen.hpp"
-#include "reference_rules.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/resize.hpp"
 #include "lorakit/safetensors.hpp"
@@ -94,31 +93,8 @@ TEST_F(ResizeEndToEnd, LoaderDeltaErrorMatchesReportedRetentionAndReferenceRanks
   const fs::path output = dir_ / "out.safetensors";
   const ResizeReport report = resize_file(input, output, sv_fro(0.9));
 
-  const auto before = testsupport::loader_modules(input);
-  const auto after = testsupport::loader_deltas(output);
-  ASSERT_EQ(before.size(), report.modules.size());
-  std::map<std::string, const ModuleReport*> by_stem;
-  for (const ModuleReport& m : report.modules) by_stem[m.stem] = &m;
-
-  std::size_t resized = 0;
-  for (const auto& module : before) {
-    SCOPED_TRACE(module.stem);
-    ASSERT_TRUE(by_stem.count(module.stem));
-    const ModuleReport& m = *by_stem[module.stem];
-    ASSERT_TRUE(after.count(module.stem));
-    const Eigen::MatrixXd& delta_after = after.at(module.stem);
-    const Eigen::VectorXd sigma = testsupport::singular_values(module.delta / module.scale);
-    EXPECT_EQ(m.new_rank, testsupport::reference_sv_fro_rank(sigma, 0.9, module.rank));
-    if (std::isnan(m.fro_retained)) {  // an all-zero module stays all zero
-      EXPECT_EQ(delta_after.norm(), 0.0);
-      continue;
-    }
-    const double expected = std::sqrt(std::max(0.0, 1.0 - m.fro_retained * m.fro_retained));
-    const double error = testsupport::relative_error(module.delta, delta_after);
-    EXPECT_NEAR(error, expected, 2e-3) << "rank " << m.old_rank << " -> " << m.new_rank;
-    if (m.outcome == ModuleOutcome::resized) ++resized;
-  }
-  EXPECT_GT(resized, before.size() / 2);
+  const std::size_t resized = e2e::expect_deltas_match_report(input, output, report, 0.9, 2e-3);
+  EXPECT_GT(resized, report.modules.size() / 2);
   EXPECT_LT(report.output_bytes, report.input_bytes);
   EXPECT_EQ(report.output_bytes, fs::file_size(output));
 }
@@ -173,17 +149,7 @@ TEST_F(ResizeEndToEnd, PassThroughTensorsAreByteIdentical) {
   const fs::path output = dir_ / "out.safetensors";
   const ResizeReport report = resize_file(input, output, sv_fro(0.9));
   ASSERT_FALSE(report.passthrough.empty());
-  const Reader in(input), out(output);
-  for (const std::string& name : report.passthrough) {
-    SCOPED_TRACE(name);
-    const TensorInfo* a = in.header().find(name);
-    const TensorInfo* b = out.header().find(name);
-    ASSERT_NE(a, nullptr);
-    ASSERT_NE(b, nullptr);
-    EXPECT_EQ(a->dtype, b->dtype);
-    EXPECT_EQ(a->shape, b->shape);
-    EXPECT_TRUE(in.read(*a) == out.read(*b));
-  }
+  e2e::expect_passthrough_identical(input, output, report);
 }
 
 TEST_F(ResizeEndToEnd, RefusesToReplaceInputOrExistingOutput) {
@@ -279,13 +245,7 @@ TEST_F(ResizeEndToEnd, PeftFileGainsNoAlphaTensor) {
   for (const TensorInfo& info : written.header().tensors) {
     EXPECT_EQ(info.name.find("alpha"), std::string::npos) << info.name;
   }
-  const auto before = testsupport::loader_deltas(input);
-  const auto after = testsupport::loader_deltas(output);
-  for (const ModuleReport& m : report.modules) {
-    SCOPED_TRACE(m.stem);
-    const double expected = std::sqrt(std::max(0.0, 1.0 - m.fro_retained * m.fro_retained));
-    EXPECT_NEAR(testsupport::relative_error(before.at(m.stem), after.at(m.stem)), expected, 2e-3);
-  }
+  e2e::expect_deltas_match_report(input, output, report, 0.9, 2e-3);
 }
 
 
