@@ -46,7 +46,7 @@ struct Result {
   Eigen::Index rows = 0, cols = 0, rank = 0, kept = 0;
   double dense = 0, factored = 0, apply = 0;
   double sigma_error = 0;  // max |σ_dense − σ_factored| / σ₁ over the factored spectrum
-  bool qr_fallback = false;
+  lorakit::SvdRoute route = lorakit::SvdRoute::cholesky;
 };
 
 std::uint64_t flat_cols(const lorakit::TensorInfo& info) {
@@ -117,7 +117,7 @@ Result measure(const lorakit::Reader& reader, const lorakit::Module& module, con
   const auto down = as_matrix<lorakit::MatrixRM>(reader.read_doubles(down_info), rank, cols);
   lorakit::FactoredSvd svd;
   result.factored = median_seconds(options.repeats, [&] { svd = lorakit::factored_svd(up, down); });
-  result.qr_fallback = svd.qr_fallback;
+  result.route = svd.route;
   const std::size_t k =
       std::min(chosen_rank(svd.sigma, result.rows, result.cols, result.rank, options.param), svd.rank());
   result.kept = static_cast<Eigen::Index>(k);
@@ -175,7 +175,7 @@ int run(const Options& options) {
     factored_total += factored;
     fmt::print("| {} | {}×{} | {} | {} | {:.1f} | {:.3f} | {:.3f} | {:.0f}× | {:.1e} | {} |\n", r.stem,
                r.rows, r.cols, r.rank, r.kept, r.dense * 1e3, r.factored * 1e3, r.apply * 1e3,
-               r.dense / factored, r.sigma_error, r.qr_fallback ? "QR" : "Gram");
+               r.dense / factored, r.sigma_error, lorakit::svd_route_name(r.route));
     std::fflush(stdout);
   }
   fmt::print(

@@ -13,6 +13,10 @@ namespace lorakit {
 
 using MatrixRM = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
+// How factored_svd computed its result, cheapest first (see factored_svd).
+enum class SvdRoute { cholesky, gram, qr };
+const char* svd_route_name(SvdRoute route);
+
 // SVD of B·A (B: m×R, A: R×n) as small transforms on the factors:
 //   B · up_transform   = U_ρ · diag(√σ)       (m × ρ)
 //   down_transform · A = diag(√σ) · V_ρᵀ      (ρ × n)
@@ -24,15 +28,16 @@ struct FactoredSvd {
   Eigen::VectorXd sigma;           // ρ singular values, descending
   Eigen::MatrixXd up_transform;    // R × ρ
   Eigen::MatrixXd down_transform;  // ρ × R
-  bool qr_fallback = false;        // the Gram route was not accurate enough; computed by the QR route
+  SvdRoute route = SvdRoute::cholesky;  // the cheapest route whose error bound was small enough
   std::size_t rank() const { return static_cast<std::size_t>(sigma.size()); }
   // Keeps only the first k directions; k ≥ rank() keeps all (a product has no more than ρ directions).
   void truncate(std::size_t k);
 };
 
-// Gram route in float64 (BᵀB, AAᵀ, symmetric eigen, core SVD); falls back to the QR route when its
-// error bound is not small against σ₁ — factors that nearly cancel (σ₁(BA) ≪ ‖B‖‖A‖), rank-deficient
-// or ill-conditioned factors — where Grams lose accuracy.
+// Cholesky route in float64 (BᵀB, AAᵀ, one Cholesky factor, one r×r symmetric eigen-decomposition); the
+// Gram route (both Cholesky factors and the SVD of their r×r core) when the spectrum is wider than the
+// first resolves (σ_min ≲ 4.7e-5·σ₁); the QR route when the Grams cannot resolve the factors —
+// rank-deficient or ill-conditioned factors, or factors that nearly cancel (σ₁(BA) ≪ ‖B‖‖A‖).
 FactoredSvd factored_svd(const MatrixRM& B, const MatrixRM& A);
 
 // Tucker fold (MATH.md §3): mid (r_a × r_b × kh × kw [× kt], flattened row-major as r_a × r_b × K)

@@ -63,7 +63,8 @@ void fill_retention(ModulePlan& plan, std::span<const double> sigma, std::uint64
 
 }  // namespace
 
-ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeOptions& options) {
+ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeOptions& options,
+                       ProductFactors* loaded) {
   ModulePlan plan;
   plan.module = &module;
   ModuleReport& report = plan.report;
@@ -93,10 +94,11 @@ ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeO
       sigma = plan.kron->sigma;
     }
   } else {
-    const ProductFactors factors = load_product(reader, module, nonfinite);
+    ProductFactors factors = load_product(reader, module, nonfinite);
     if (nonfinite == 0) {
       plan.product = factored_svd(factors.up, factors.down);
       sigma = plan.product->sigma;
+      if (loaded != nullptr) *loaded = std::move(factors);
     }
   }
   report.nonfinite = nonfinite;
@@ -152,7 +154,7 @@ double scale_share(const ModulePlan& plan, bool up) {
   return up && plan.factor_scale < 0 ? -root : root;
 }
 
-MatrixRM emit_side(const Reader& reader, const ModulePlan& plan, bool up) {
+MatrixRM emit_side(const Reader& reader, const ModulePlan& plan, bool up, const ProductFactors* loaded) {
   const Module& module = *plan.module;
   const auto rank = static_cast<Eigen::Index>(plan.rank);
   MatrixRM out = up ? MatrixRM(static_cast<Eigen::Index>(module.out_features()), rank)
@@ -168,7 +170,9 @@ MatrixRM emit_side(const Reader& reader, const ModulePlan& plan, bool up) {
     }
   } else if (plan.product && plan.product->rank() > 0) {
     std::uint64_t nonfinite = 0;
-    const ProductFactors factors = load_product(reader, module, nonfinite, up ? Side::up : Side::down);
+    ProductFactors read;
+    if (loaded == nullptr) read = load_product(reader, module, nonfinite, up ? Side::up : Side::down);
+    const ProductFactors& factors = loaded != nullptr ? *loaded : read;
     kept = static_cast<Eigen::Index>(plan.product->rank());
     if (up) {
       out.leftCols(kept).noalias() = factors.up * plan.product->up_transform;
@@ -189,7 +193,11 @@ MatrixRM emit_side(const Reader& reader, const ModulePlan& plan, bool up) {
 
 }  // namespace
 
-MatrixRM emit_up(const Reader& reader, const ModulePlan& plan) { return emit_side(reader, plan, true); }
-MatrixRM emit_down(const Reader& reader, const ModulePlan& plan) { return emit_side(reader, plan, false); }
+MatrixRM emit_up(const Reader& reader, const ModulePlan& plan, const ProductFactors* loaded) {
+  return emit_side(reader, plan, true, loaded);
+}
+MatrixRM emit_down(const Reader& reader, const ModulePlan& plan, const ProductFactors* loaded) {
+  return emit_side(reader, plan, false, loaded);
+}
 
 }  // namespace lorakit::detail

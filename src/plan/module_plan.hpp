@@ -7,6 +7,7 @@
 #include "lorakit/resize.hpp"
 #include "lorakit/safetensors.hpp"
 #include "lorakit/spectrum.hpp"
+#include "plan/module_factors.hpp"
 
 namespace lorakit::detail {
 
@@ -22,12 +23,15 @@ struct ModulePlan {
   std::optional<double> written_alpha;  // alpha tensor / PEFT alpha for the written module
 };
 
-ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeOptions& options);
+// With `loaded`, a product module that will be resized leaves its decoded factors there, so that its
+// resized factors can be computed without reading them again.
+ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeOptions& options,
+                       ProductFactors* loaded = nullptr);
 
 // One written factor of an emit_lora plan: up (out × rank) or down (rank × in_flat) of the unscaled
 // product truncated to `rank`, √σ split evenly, times factor_scale. Each reads only what it needs,
-// so the two halves of a module can be produced independently.
-MatrixRM emit_up(const Reader& reader, const ModulePlan& plan);
-MatrixRM emit_down(const Reader& reader, const ModulePlan& plan);
+// so the two halves of a module can be produced independently; `loaded` (from plan_module) spares the read.
+MatrixRM emit_up(const Reader& reader, const ModulePlan& plan, const ProductFactors* loaded = nullptr);
+MatrixRM emit_down(const Reader& reader, const ModulePlan& plan, const ProductFactors* loaded = nullptr);
 
 }  // namespace lorakit::detail

@@ -15,6 +15,8 @@ namespace {
 
 bool is_factor(Role role) { return role != Role::alpha && role != Role::scale && role != Role::dora; }
 
+}  // namespace
+
 DType factor_dtype(const Module& module, const ResizeOptions& options, Role preferred) {
   if (options.dtype) return *options.dtype;
   if (const TensorInfo* info = module.tensor(preferred)) return info->dtype;
@@ -23,6 +25,8 @@ DType factor_dtype(const Module& module, const ResizeOptions& options, Role pref
   }
   return DType::F32;
 }
+
+namespace {
 
 // Alpha keeps its dtype (or --dtype) when that holds the value exactly; otherwise it is widened to
 // F32, so that alpha'/k stays what loaders computed before (the reference rounds it instead).

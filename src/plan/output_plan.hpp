@@ -21,6 +21,9 @@ struct OutputTensor {
   double value = 0.0;                 // scalar
 };
 
+// The dtype a resized factor is written in: --dtype, else the input factor's own.
+DType factor_dtype(const Module& module, const ResizeOptions& options, Role preferred);
+
 std::vector<OutputTensor> output_tensors(const AdapterModel& model, const std::vector<ModulePlan>& plans,
                                          const ResizeOptions& options);
 

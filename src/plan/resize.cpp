@@ -1,9 +1,11 @@
 // resize_file / plan_file: the two-pass resize. Pass 1 reads every module's factors, computes the
-// exact spectrum and keeps only the small transforms of the chosen rank; the header can then be laid
-// out exactly. Pass 2 re-reads the factors, applies the transforms and streams the output in order.
+// exact spectrum and keeps the small transforms of the chosen rank (and, up to a memory budget, the
+// resized factors themselves); the header can then be laid out exactly. Pass 2 streams the output in
+// order, re-reading the factors of modules whose resized factors were not kept.
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "lorakit/report.hpp"
 #include "lorakit/resize.hpp"
 #include "lorakit/safetensors.hpp"
+#include "plan/emitted_cache.hpp"
 #include "plan/module_plan.hpp"
 #include "plan/ordered_writer.hpp"
 #include "plan/output_plan.hpp"
@@ -25,7 +28,8 @@
 namespace lorakit {
 namespace {
 
-constexpr std::uint64_t kWriteBudget = 64ull << 20;  // produced-but-unwritten bytes in pass 2
+constexpr std::uint64_t kWriteBudget = 64ull << 20;   // produced-but-unwritten bytes in pass 2
+constexpr std::uint64_t kEmitBudget = 128ull << 20;   // resized factors computed early in pass 1
 
 void validate(const ResizeOptions& options) {
   auto fail = [](const std::string& message) { throw Error(ErrorCode::invalid_argument, message); };
@@ -81,6 +85,7 @@ struct Job {
   Reader reader;
   AdapterModel model;
   std::vector<detail::ModulePlan> plans;
+  std::optional<detail::EmittedCache> emitted;
   std::vector<detail::OutputTensor> outputs;
   detail::OutputMetadata metadata;
   std::vector<TensorSpec> specs;
@@ -93,7 +98,8 @@ struct Job {
     if (options.progress) options.progress(done, progress_total);
   }
 
-  void plan() {
+  // cache_emitted: a file will be written, so pass 1 may compute resized factors early.
+  void plan(bool cache_emitted) {
     const std::string file = input.string();
     model = build_adapter_model(reader.header(), file, [this](const TensorInfo& info) {
       const std::vector<double> values = reader.read_doubles(info);
@@ -107,11 +113,16 @@ struct Job {
                   fmt::format("no LoRA/LyCORIS module among its {} tensors", reader.header().tensors.size()));
     }
     plans.resize(model.modules.size());
+    emitted.emplace(plans.size(), cache_emitted ? kEmitBudget : 0);
     // Pass 1 counts modules, pass 2 tensors; the input's tensor count stands in until the output's is known.
     progress_total = plans.size() + reader.header().tensors.size();
     detail::parallel_for(
         plans.size(), detail::resolve_threads(options.threads),
-        [&](std::size_t i) { plans[i] = detail::plan_module(reader, model.modules[i], options); },
+        [&](std::size_t i) {
+          detail::ProductFactors loaded;
+          plans[i] = detail::plan_module(reader, model.modules[i], options, &loaded);
+          emitted->offer(i, reader, plans[i], loaded, options);
+        },
         [&](std::size_t done) { progress(done); });
     outputs = detail::output_tensors(model, plans, options);
     metadata = detail::output_metadata(reader.header(), model, plans, options);
@@ -158,7 +169,7 @@ struct Job {
     job.memory_budget = kWriteBudget;
     job.size_of = [&](std::size_t i) { return layout.tensors[i].nbytes(); };
     job.produce = [&](std::size_t i, std::span<std::byte> dst) {
-      detail::produce_tensor(reader, plans, outputs[order[i]], dst);
+      detail::produce_tensor(reader, plans, *emitted, outputs[order[i]], dst);
     };
     job.sink = [&](std::span<const std::byte> bytes) {
       file.write(bytes);
@@ -187,7 +198,7 @@ ResizeReport run(const std::filesystem::path& input, const std::filesystem::path
   validate(options);
   if (output != nullptr) check_paths(input, *output, options.force);
   Job job(input, options);
-  naming_file(input, [&] { job.plan(); });
+  naming_file(input, [&] { job.plan(output != nullptr); });
   if (output != nullptr) naming_file(input, [&] { job.write(*output); });
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   ResizeReport report = job.report(elapsed.count());

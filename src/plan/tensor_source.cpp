@@ -1,6 +1,9 @@
 #include "plan/tensor_source.hpp"
 
+#include <cstring>
+
 #include "lorakit/dtype.hpp"
+#include "lorakit/error.hpp"
 
 namespace lorakit::detail {
 namespace {
@@ -11,8 +14,8 @@ void encode_matrix(DType dtype, const MatrixRM& matrix, std::span<std::byte> dst
 
 }  // namespace
 
-void produce_tensor(const Reader& reader, const std::vector<ModulePlan>& plans, const OutputTensor& tensor,
-                    std::span<std::byte> dst) {
+void produce_tensor(const Reader& reader, const std::vector<ModulePlan>& plans, EmittedCache& cache,
+                    const OutputTensor& tensor, std::span<std::byte> dst) {
   switch (tensor.source) {
     case OutputTensor::Source::copy:
       reader.read(*tensor.input, dst);
@@ -26,11 +29,17 @@ void produce_tensor(const Reader& reader, const std::vector<ModulePlan>& plans, 
       return;
     }
     case OutputTensor::Source::factor_up:
-      encode_matrix(tensor.spec.dtype, emit_up(reader, plans[tensor.plan]), dst);
+    case OutputTensor::Source::factor_down: {
+      const bool up = tensor.source == OutputTensor::Source::factor_up;
+      if (auto cached = cache.take(tensor.plan, up)) {
+        if (cached->size() != dst.size()) throw Error(ErrorCode::internal, "", tensor.spec.name, "cached resized factor has the wrong size");
+        std::memcpy(dst.data(), cached->data(), dst.size());
+        return;
+      }
+      const ModulePlan& plan = plans[tensor.plan];
+      encode_matrix(tensor.spec.dtype, up ? emit_up(reader, plan) : emit_down(reader, plan), dst);
       return;
-    case OutputTensor::Source::factor_down:
-      encode_matrix(tensor.spec.dtype, emit_down(reader, plans[tensor.plan]), dst);
-      return;
+    }
   }
 }
 

@@ -1,15 +1,29 @@
 // SVD of a product B·A from its factors (MATH.md §1).
 //
-// Both routes write each factor as X = Q·diag(s)·Wᵀ with Q orthonormal and never formed (for A the
-// factor is Aᵀ): the Gram route takes s = √λ, W = P from the eigen-decomposition of XᵀX; the QR route
-// takes the SVD of the triangular R of X = Q_X R. Then B·A = Q_B·(diag(s_B) W_Bᵀ W_A diag(s_A))·Q_Aᵀ and
-// the SVD of that small core C = U_c Σ V_cᵀ gives B·A's SVD, with
-//   up_transform = W_B diag(1/s_B) U_c √Σ   (B·W_B diag(1/s_B) = Q_B: orthonormal)
-//   down_transform = √Σ V_cᵀ diag(1/s_A) W_Aᵀ.
+// Three routes, cheapest first; each is taken only when its own error bound is small against σ₁.
+// With the Grams in float64 written as Cholesky products G_B = BᵀB = L_B L_Bᵀ and G_A = AAᵀ = L_A L_Aᵀ,
+// B = Q_B L_Bᵀ and A = L_A Q_Aᵀ with Q_B, Q_A orthonormal and never formed.
+//
+// Cholesky route, one r×r eigen-decomposition: rooted on A, B·A = (B·L_A)·Q_Aᵀ and
+// M = (B·L_A)ᵀ(B·L_A) = L_Aᵀ G_B L_A = W Σ² Wᵀ gives B·A's singular values and right vectors, so
+//   up_transform = L_A W Σ^{-½},  down_transform = Σ^{½} Wᵀ L_A⁻¹.
+// Squaring the core costs accuracy on singular values far below σ₁: the route refuses spectra whose
+// smallest value it cannot resolve.
+//
+// Gram route, the SVD of the core: B·A = Q_B (L_Bᵀ L_A) Q_Aᵀ and C = L_Bᵀ L_A = U_c Σ V_cᵀ give
+//   up_transform = L_B⁻ᵀ U_c Σ^{½},  down_transform = Σ^{½} V_cᵀ L_A⁻¹.
+//
+// QR route, for factors the Grams cannot resolve (rank-deficient, ill-conditioned, or nearly cancelling
+// in the product): each factor X = Q_X R_X by Householder QR, R_X = P diag(s) Wᵀ by SVD, so
+// X = (Q_X P) diag(s) Wᵀ; then the core diag(s_B) W_Bᵀ W_A diag(s_A) = U_c Σ V_cᵀ gives
+//   up_transform = W_B diag(1/s_B) U_c Σ^{½},  down_transform = Σ^{½} V_cᵀ diag(1/s_A) W_Aᵀ.
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <utility>
 
+#include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
 #include <Eigen/QR>
 #include <Eigen/SVD>
@@ -23,54 +37,24 @@ namespace {
 
 constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
 
-// The Gram route squares condition numbers. It is accepted only when (1) its transforms stay orthonormal:
-// Q = X·P·Λ^{-½} is orthonormal to ~ε·κ(X)², required ≤ 1e-8 (κ ≲ 6700, far above the κ ≈ 20–100 of
-// trained-like factors); and (2) its singular-value error bound is ≤ 1e-8·σ₁, two orders under the product
-// requirement (1e-6) because the bound is a typical-case one. Otherwise the QR route (≈ 4× slower) is used.
-// In particular the Gram route never drops eigen-directions: an eigenvalue at the Gram's round-off level
-// (λ ≲ R·ε·λ_max, i.e. s ≲ 1.7e-7·‖X‖ for R = 128) cannot be told from zero, so dropping it could lose
-// ~1e-7·‖B‖‖A‖ of the product; rank-deficient factors go to the QR route, which resolves rank to ~dims·ε.
-constexpr double kGramOrthogonality = 1e-8;
-constexpr double kGramAcceptance = 1e-8;
-
-// X = Q · diag(s) · Wᵀ; Q has orthonormal columns and is never formed.
-struct FactorRoot {
-  Eigen::VectorXd s;  // > 0
-  Eigen::MatrixXd W;  // R × s.size(), orthonormal columns
-};
-
-struct GramRoot {
-  FactorRoot root;
-  double norm = 0.0;       // ‖X‖₂ = √λ_max
-  double condition = 0.0;  // κ(X) = √(λ_max / λ_min); +inf when λ_min ≤ 0 (rank-deficient to round-off)
-  bool orthonormal_enough() const { return kEpsilon * condition * condition <= kGramOrthogonality; }
-};
+// Grams square condition numbers. A Cholesky root is used only when (1) the Q it implies is orthonormal
+// to ~ε·κ(X)² ≤ 1e-8 (κ ≲ 6700, far above the κ ≈ 20–100 of trained-like factors); and (2) the route's
+// singular-value error bound is ≤ 1e-8·σ₁, two orders under the product requirement (1e-6) because the
+// bound is a typical-case one. Rank-deficient factors fail (1) and go to the QR route, which resolves
+// rank to ~dims·ε: a Gram cannot tell an eigenvalue at its round-off level (s ≲ 1.7e-7·‖X‖ for r = 128)
+// from zero, so dropping it could lose ~1e-7·‖B‖‖A‖ of the product.
+constexpr double kOrthogonality = 1e-8;
+constexpr double kAcceptance = 1e-8;
+// The squared core's singular vectors for σᵢ, σⱼ are orthonormal to ~ε·σ₁²/(σᵢσⱼ). 1e-7 is far below what
+// the written factors can hold (fp16 keeps 5e-4, bf16 4e-3); the products and truncations the planner
+// uses stay exact to ~ε·‖B‖‖A‖ whatever the vectors' orthonormality.
+constexpr double kSquaredOrthogonality = 1e-7;
 
 FactoredSvd empty_svd(Eigen::Index inner) {
   FactoredSvd result;
   result.sigma.resize(0);
   result.up_transform.resize(inner, 0);
   result.down_transform.resize(0, inner);
-  return result;
-}
-
-// G must hold XᵀX in its lower triangle.
-GramRoot gram_root(const Eigen::MatrixXd& gram) {
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(gram, Eigen::ComputeEigenvectors);
-  if (eigen.info() != Eigen::Success) {
-    throw Error(ErrorCode::numeric_failure, "factored SVD: symmetric eigen-decomposition did not converge");
-  }
-  const Eigen::VectorXd& lambda = eigen.eigenvalues();  // ascending
-  GramRoot result;
-  const double lambda_max = lambda.size() > 0 ? lambda(lambda.size() - 1) : 0.0;
-  const double lambda_min = lambda.size() > 0 ? lambda(0) : 0.0;
-  result.norm = std::sqrt(std::max(lambda_max, 0.0));
-  result.condition = lambda_min > 0.0 ? std::sqrt(lambda_max / lambda_min)
-                                      : std::numeric_limits<double>::infinity();
-  if (lambda_min > 0.0) {  // otherwise the QR route takes over
-    result.root.s = lambda.cwiseSqrt();
-    result.root.W = eigen.eigenvectors();
-  }
   return result;
 }
 
@@ -86,10 +70,124 @@ Eigen::MatrixXd gram_of_rows(const MatrixRM& A) {  // AAᵀ, lower triangle
   return gram;
 }
 
-// Householder QR of X (rows × R, overwritten), then the SVD of its R. Directions with
-// s ≤ max(rows, R)·ε·s_max are dropped: that is the backward error of the QR plus the small SVD, so they
-// are indistinguishable from exact rank deficiency (the usual LAPACK/NumPy rank tolerance).
-FactorRoot qr_root(Eigen::MatrixXd& factor) {
+// The symmetric 1-norm (max column sum) of a Gram held in its lower triangle: ≥ its 2-norm, ‖X‖₂².
+double gram_norm_bound(const Eigen::MatrixXd& gram) {
+  const Eigen::MatrixXd full = gram.selfadjointView<Eigen::Lower>();
+  return full.cwiseAbs().colwise().sum().maxCoeff();
+}
+
+// A factor X as Q·Lᵀ, from the Cholesky factor of its Gram XᵀX = L·Lᵀ.
+struct CholeskyRoot {
+  Eigen::MatrixXd L;               // lower triangular
+  double condition = 0.0;          // estimate of κ(X)
+  double norm_squared = 0.0;       // bound of ‖X‖₂²
+};
+
+// Empty when the Gram is not positive definite to round-off or κ(X) is too large for Q to be orthonormal.
+std::optional<CholeskyRoot> cholesky_root(const Eigen::MatrixXd& gram) {
+  const Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> llt(gram);
+  if (llt.info() != Eigen::Success) return std::nullopt;
+  // rcond estimates 1/κ₁(G); κ₂(G) ≤ r·κ₁(G), and κ(X)² = κ₂(G).
+  const double rcond = llt.rcond();
+  if (!(rcond > 0.0)) return std::nullopt;
+  const double condition_squared = static_cast<double>(gram.rows()) / rcond;
+  if (kEpsilon * condition_squared > kOrthogonality) return std::nullopt;
+  return CholeskyRoot{llt.matrixL(), std::sqrt(condition_squared), gram_norm_bound(gram)};
+}
+
+// Cholesky route rooted on A (see the top of the file). Empty when the squared core cannot resolve the
+// smallest singular value to 1e-8·σ₁, or U would not be orthonormal enough.
+std::optional<FactoredSvd> squared_core_route(const CholeskyRoot& a, const Eigen::MatrixXd& gram_b,
+                                              double norm_b_squared, double dims) {
+  const Eigen::MatrixXd& L = a.L;
+  const Eigen::MatrixXd gram_b_times_l = gram_b.selfadjointView<Eigen::Lower>() * L;
+  const Eigen::MatrixXd m = L.transpose().triangularView<Eigen::Upper>() * gram_b_times_l;
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(m, Eigen::ComputeEigenvectors);
+  if (eigen.info() != Eigen::Success) return std::nullopt;
+  const Eigen::VectorXd lambda = eigen.eigenvalues().reverse();  // descending
+  // U = B·up_transform·Σ^{-½} is orthonormal only to ~ε·λ₁/λ_min (the eigen-solver's backward error over
+  // σᵢσⱼ): accepted down to σ_min ≈ 4.7e-5·σ₁.
+  const double lambda_min = lambda(lambda.size() - 1);
+  if (!(lambda_min > 0.0) || kEpsilon * lambda(0) / lambda_min > kSquaredOrthogonality) return std::nullopt;
+
+  // Error bounds (absolute, on each σ): the root perturbs A by ≲ c·ε·κ_A·‖A‖, moving σ by
+  // c·ε·κ_A·‖B‖‖A‖; forming and decomposing M moves each λ = σ² by ≲ c·ε·‖B‖²‖A‖², i.e. σ by that over σ.
+  const double c = static_cast<double>(L.rows()) + std::sqrt(dims);
+  const double norm_product_squared = a.norm_squared * norm_b_squared;
+  const Eigen::VectorXd sigma = lambda.cwiseSqrt();
+  const double root_error = c * kEpsilon * a.condition * std::sqrt(norm_product_squared);
+  const double square_error = c * kEpsilon * norm_product_squared / sigma(sigma.size() - 1);
+  if (root_error + square_error > kAcceptance * sigma(0)) return std::nullopt;
+
+  const Eigen::MatrixXd w = eigen.eigenvectors().rowwise().reverse();
+  const Eigen::VectorXd sqrt_sigma = sigma.cwiseSqrt();
+  FactoredSvd result;
+  result.route = SvdRoute::cholesky;
+  result.sigma = sigma;
+  result.up_transform = L * (w * sqrt_sigma.cwiseInverse().asDiagonal());
+  // Σ^{½} Wᵀ L⁻¹ = (L⁻ᵀ W Σ^{½})ᵀ
+  result.down_transform =
+      L.transpose().triangularView<Eigen::Upper>().solve(w * sqrt_sigma.asDiagonal()).transpose();
+  return result;
+}
+
+// The same route rooted on B: the SVD of (B·A)ᵀ = Aᵀ·Bᵀ with its transforms swapped back.
+std::optional<FactoredSvd> squared_core_route_on_up(const CholeskyRoot& b, const Eigen::MatrixXd& gram_a,
+                                                    double norm_a_squared, double dims) {
+  auto transposed = squared_core_route(b, gram_a, norm_a_squared, dims);
+  if (!transposed) return std::nullopt;
+  FactoredSvd result;
+  result.route = SvdRoute::cholesky;
+  result.sigma = std::move(transposed->sigma);
+  result.up_transform = transposed->down_transform.transpose();
+  result.down_transform = transposed->up_transform.transpose();
+  return result;
+}
+
+// SVD of an r_b × r_a core; singular values ≤ noise_floor are dropped. Returns σ and the leading U_c, V_c.
+struct CoreSvd {
+  Eigen::VectorXd sigma;
+  Eigen::MatrixXd U, V;
+};
+CoreSvd core_svd(const Eigen::MatrixXd& core, double noise_floor) {
+  Eigen::BDCSVD<Eigen::MatrixXd> svd(core, Eigen::ComputeThinU | Eigen::ComputeThinV);
+  const Eigen::VectorXd& sigma = svd.singularValues();
+  Eigen::Index rank = 0;
+  while (rank < sigma.size() && sigma(rank) > noise_floor) ++rank;
+  return {sigma.head(rank), svd.matrixU().leftCols(rank), svd.matrixV().leftCols(rank)};
+}
+
+// Gram route (see the top of the file). Empty when its error bound is not small against σ₁: factors
+// that nearly cancel (σ₁(BA) ≪ ‖B‖‖A‖).
+std::optional<FactoredSvd> gram_route(const CholeskyRoot& b, const CholeskyRoot& a, double dims) {
+  // Each root perturbs its factor by ≲ c·ε·κ·‖X‖ (Gram summation ~√dims·ε, Cholesky ~r·ε, relative to
+  // ‖X‖²), moving every σ of B·A by ≲ c·ε·(κ_B + κ_A)·‖B‖‖A‖.
+  const double c = static_cast<double>(b.L.rows()) + std::sqrt(dims);
+  const double error_bound =
+      c * kEpsilon * (b.condition + a.condition) * std::sqrt(b.norm_squared * a.norm_squared);
+  const CoreSvd core = core_svd(b.L.transpose() * a.L, error_bound);
+  if (core.sigma.size() == 0 || error_bound > kAcceptance * core.sigma(0)) return std::nullopt;
+
+  const Eigen::VectorXd sqrt_sigma = core.sigma.cwiseSqrt();
+  FactoredSvd result;
+  result.route = SvdRoute::gram;
+  result.sigma = core.sigma;
+  result.up_transform = b.L.transpose().triangularView<Eigen::Upper>().solve(core.U * sqrt_sigma.asDiagonal());
+  result.down_transform =
+      a.L.transpose().triangularView<Eigen::Upper>().solve(core.V * sqrt_sigma.asDiagonal()).transpose();
+  return result;
+}
+
+// A factor X (rows × R) as Q·diag(s)·Wᵀ with Q orthonormal and never formed.
+struct QrRoot {
+  Eigen::VectorXd s;  // > 0
+  Eigen::MatrixXd W;  // R × s.size(), orthonormal columns
+};
+
+// Householder QR of X (overwritten), then the SVD of its R. Directions with s ≤ max(rows, R)·ε·s_max
+// are dropped: that is the backward error of the QR plus the small SVD, so they are indistinguishable
+// from exact rank deficiency (the usual LAPACK/NumPy rank tolerance).
+QrRoot qr_root(Eigen::MatrixXd& factor) {
   Eigen::HouseholderQR<Eigen::Ref<Eigen::MatrixXd>> qr(factor);
   const Eigen::Index rows = std::min(factor.rows(), factor.cols());
   const Eigen::MatrixXd r = qr.matrixQR().topRows(rows).triangularView<Eigen::Upper>();
@@ -102,36 +200,24 @@ FactorRoot qr_root(Eigen::MatrixXd& factor) {
   return {s.head(kept), svd.matrixV().leftCols(kept)};
 }
 
-// SVD of the core diag(s_B) W_Bᵀ W_A diag(s_A); singular values ≤ noise_floor are dropped.
-FactoredSvd core_svd(const FactorRoot& b, const FactorRoot& a, double noise_floor) {
-  const Eigen::MatrixXd core = b.s.asDiagonal() * (b.W.transpose() * a.W) * a.s.asDiagonal();
-  Eigen::BDCSVD<Eigen::MatrixXd> svd(core, Eigen::ComputeThinU | Eigen::ComputeThinV);
-  const Eigen::VectorXd& sigma = svd.singularValues();
-  Eigen::Index rank = 0;
-  while (rank < sigma.size() && sigma(rank) > noise_floor) ++rank;
-
-  FactoredSvd result;
-  result.sigma = sigma.head(rank);
-  const Eigen::VectorXd sqrt_sigma = result.sigma.cwiseSqrt();
-  result.up_transform =
-      b.W * (b.s.cwiseInverse().asDiagonal() * svd.matrixU().leftCols(rank) * sqrt_sigma.asDiagonal());
-  result.down_transform =
-      (sqrt_sigma.asDiagonal() * svd.matrixV().leftCols(rank).transpose() * a.s.cwiseInverse().asDiagonal()) *
-      a.W.transpose();
-  return result;
-}
-
 FactoredSvd qr_route(const MatrixRM& B, const MatrixRM& A) {
   Eigen::MatrixXd b_copy = B;              // m × R, column-major for the in-place QR
   Eigen::MatrixXd a_copy = A.transpose();  // n × R
-  const FactorRoot b = qr_root(b_copy);
-  const FactorRoot a = qr_root(a_copy);
+  const QrRoot b = qr_root(b_copy);
+  const QrRoot a = qr_root(a_copy);
   if (b.s.size() == 0 || a.s.size() == 0) return empty_svd(B.cols());
   // Householder QR is backward stable: each computed σ is off by ≲ max(m, n, R)·ε·‖B‖‖A‖ in absolute
   // terms, so values at or below that are zero to working precision.
   const double dims = static_cast<double>(std::max({B.rows(), A.cols(), B.cols()}));
-  FactoredSvd result = core_svd(b, a, dims * kEpsilon * b.s(0) * a.s(0));
-  result.qr_fallback = true;
+  const CoreSvd core = core_svd(b.s.asDiagonal() * (b.W.transpose() * a.W) * a.s.asDiagonal(),
+                                dims * kEpsilon * b.s(0) * a.s(0));
+  const Eigen::VectorXd sqrt_sigma = core.sigma.cwiseSqrt();
+  FactoredSvd result;
+  result.route = SvdRoute::qr;
+  result.sigma = core.sigma;
+  result.up_transform = b.W * (b.s.cwiseInverse().asDiagonal() * core.U * sqrt_sigma.asDiagonal());
+  result.down_transform =
+      (sqrt_sigma.asDiagonal() * core.V.transpose() * a.s.cwiseInverse().asDiagonal()) * a.W.transpose();
   return result;
 }
 
@@ -144,14 +230,38 @@ void check_shapes(const MatrixRM& B, const MatrixRM& A) {
 }
 
 // A NaN or Inf entry makes its column's squared norm — a Gram diagonal entry — NaN or Inf; checking the
-// R diagonal entries is free, where scanning the factors costs as much as the Gram itself.
+// diagonal is free, where scanning the factors costs as much as the Gram itself.
 void check_finite(const Eigen::MatrixXd& gram) {
   if (!gram.diagonal().allFinite()) {
     throw Error(ErrorCode::numeric_failure, "factored SVD: the factors contain NaN or Inf");
   }
 }
 
+// The squared core is tried once, on the better-conditioned root: the spectrum it must resolve is B·A's
+// whichever factor it is rooted on.
+std::optional<FactoredSvd> gram_routes(const Eigen::MatrixXd& gram_b, const Eigen::MatrixXd& gram_a,
+                                       double dims) {
+  const std::optional<CholeskyRoot> a = cholesky_root(gram_a);
+  const std::optional<CholeskyRoot> b = cholesky_root(gram_b);
+  if (!a && !b) return std::nullopt;
+  const bool on_down = a && (!b || a->condition <= b->condition);
+  std::optional<FactoredSvd> squared =
+      on_down ? squared_core_route(*a, gram_b, b ? b->norm_squared : gram_norm_bound(gram_b), dims)
+              : squared_core_route_on_up(*b, gram_a, a ? a->norm_squared : gram_norm_bound(gram_a), dims);
+  if (squared || !a || !b) return squared;
+  return gram_route(*b, *a, dims);
+}
+
 }  // namespace
+
+const char* svd_route_name(SvdRoute route) {
+  switch (route) {
+    case SvdRoute::cholesky: return "Cholesky";
+    case SvdRoute::gram: return "Gram";
+    case SvdRoute::qr: return "QR";
+  }
+  return "?";
+}
 
 void FactoredSvd::truncate(std::size_t k) {
   const Eigen::Index keep = std::min(static_cast<Eigen::Index>(k), sigma.size());
@@ -169,20 +279,12 @@ FactoredSvd factored_svd(const MatrixRM& B, const MatrixRM& A) {
   const Eigen::MatrixXd gram_a = gram_of_rows(A);
   check_finite(gram_b);
   check_finite(gram_a);
-  const GramRoot b = gram_root(gram_b);
-  const GramRoot a = gram_root(gram_a);
-  if (b.norm == 0.0 || a.norm == 0.0) return empty_svd(inner);  // an all-zero factor
-  if (!b.orthonormal_enough() || !a.orthonormal_enough()) return qr_route(B, A);
-
-  // Error bound of the Gram route: perturbing a Gram by δ (eigen-solver backward error ~R·ε plus the
-  // Gram's summation error ~√max(m, n)·ε, both relative to λ_max) moves the factor by δ·‖X‖·κ(X), so each
-  // singular value of B·A moves by ≲ c·ε·(κ_B + κ_A)·‖B‖‖A‖. That is small against σ₁ only when B·A does
-  // not cancel (σ₁ ≪ ‖B‖‖A‖); the QR route is accurate to c·ε·‖B‖‖A‖ always.
-  const double c = static_cast<double>(inner) + std::sqrt(static_cast<double>(std::max(B.rows(), A.cols())));
-  const double error_bound = c * kEpsilon * (b.condition + a.condition) * b.norm * a.norm;
-  FactoredSvd result = core_svd(b.root, a.root, error_bound);
-  if (result.rank() == 0 || error_bound > kGramAcceptance * result.sigma(0)) return qr_route(B, A);
-  return result;
+  if (gram_b.diagonal().maxCoeff() == 0.0 || gram_a.diagonal().maxCoeff() == 0.0) {
+    return empty_svd(inner);  // an all-zero factor
+  }
+  const double dims = static_cast<double>(std::max(B.rows(), A.cols()));
+  if (auto result = gram_routes(gram_b, gram_a, dims)) return std::move(*result);
+  return qr_route(B, A);
 }
 
 }  // namespace lorakit

@@ -10,6 +10,7 @@
 #include "loader_eval.hpp"
 #include "lora_gen.hpp"
 #include "lorakit/error.hpp"
+#include "scratch_folder.hpp"
 
 namespace lorakit::testsupport {
 namespace {
@@ -19,8 +20,7 @@ using Eigen::MatrixXd;
 class EvalTest : public ::testing::Test {
  protected:
   std::filesystem::path write(const std::vector<RawTensor>& tensors, const Metadata& metadata = {}) {
-    const auto path = std::filesystem::path(::testing::TempDir()) /
-                      ("support_eval_" + std::to_string(counter_++) + ".safetensors");
+    const auto path = scratch_ / ("eval_" + std::to_string(counter_++) + ".safetensors");
     write_tensors(tensors, metadata, path, true, true);
     return path;
   }
@@ -49,6 +49,7 @@ class EvalTest : public ::testing::Test {
     EXPECT_LT((got - want).norm(), 1e-12) << "got\n" << got << "\nwant\n" << want;
   }
 
+  testutil::ScratchFolder scratch_;
   int counter_ = 0;
 };
 

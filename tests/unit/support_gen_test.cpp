@@ -16,13 +16,19 @@
 #include "lorakit/error.hpp"
 #include "lorakit/safetensors.hpp"
 #include "lorakit/sha256.hpp"
+#include "scratch_folder.hpp"
 
 namespace lorakit::testsupport {
 namespace {
 
-std::filesystem::path temp_file(const std::string& name) {
-  return std::filesystem::path(::testing::TempDir()) / ("support_gen_" + name + ".safetensors");
-}
+// The running test's own folder: ctest runs tests in parallel processes.
+class Generator : public ::testing::Test {
+ protected:
+  std::filesystem::path temp_file(const std::string& name) const { return scratch_ / (name + ".safetensors"); }
+
+ private:
+  testutil::ScratchFolder scratch_;
+};
 
 std::vector<char> bytes_of(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -46,7 +52,7 @@ const TensorSpec* find(const GenPlan& plan, const std::string& name) {
   return nullptr;
 }
 
-TEST(Generator, SameSpecSameBytesOtherSeedOtherBytes) {
+TEST_F(Generator, SameSpecSameBytesOtherSeedOtherBytes) {
   GenSpec spec = tiny("sd15");
   spec.conv = true;
   spec.passthrough = true;
@@ -64,7 +70,7 @@ TEST(Generator, SameSpecSameBytesOtherSeedOtherBytes) {
 
 // Pinned outputs: golden CLI tests and benchmarks rely on the generator never drifting. If a deliberate
 // generator change alters these, every golden file made from lorakit-gen must be regenerated.
-TEST(Generator, OutputIsPinned) {
+TEST_F(Generator, OutputIsPinned) {
   GenSpec sd15 = tiny("sd15");
   sd15.conv = true;
   sd15.passthrough = true;
@@ -84,7 +90,7 @@ TEST(Generator, OutputIsPinned) {
   }
 }
 
-TEST(Generator, RefusesToOverwriteUnlessAsked) {
+TEST_F(Generator, RefusesToOverwriteUnlessAsked) {
   const auto path = temp_file("exists");
   write_lora(tiny("zimage"), path, true);
   try {
@@ -95,7 +101,7 @@ TEST(Generator, RefusesToOverwriteUnlessAsked) {
   }
 }
 
-TEST(Generator, RejectsUnknownOrUnsupportedCombinations) {
+TEST_F(Generator, RejectsUnknownOrUnsupportedCombinations) {
   for (const GenSpec& spec :
        {tiny("sd2"), tiny("sd15", "nope"), tiny("sd15", "kohya", "glora"), tiny("sdxl", "peft"),
         tiny("sd15", "peft", "loha"), tiny("sd15", "xlabs"), tiny("flux", "kohya-fun")}) {
@@ -111,7 +117,7 @@ TEST(Generator, RejectsUnknownOrUnsupportedCombinations) {
 // Parameters per unit of rank, counted from the published model configurations (not the generator):
 // SD1.5 transformer at width c: proj_in/out 2·2c, attn1 4·2c, attn2 q/out 2·2c + k/v 2(768+c),
 // ff 9c + 5c  =>  32c + 1536; 5 transformers each at 320 and 640, 6 at 1280. CLIP-L layer: 13824.
-TEST(Generator, FullSizeSd15Rank128MatchesTheKnownSize) {
+TEST_F(Generator, FullSizeSd15Rank128MatchesTheKnownSize) {
   GenSpec spec;
   spec.arch = "sd15";
   spec.rank = 128;
@@ -139,7 +145,7 @@ TEST(Generator, FullSizeSd15Rank128MatchesTheKnownSize) {
 
 // SDXL: transformer block at width c = 28c + 4096 (context 2048); 640 ×2 blocks in 5 transformers,
 // 1280 ×10 in 6; CLIP-L 12 × 13824, bigG 32 × 23040.  Flux: double block 2 × 70656, single 55296.
-TEST(Generator, SdxlAndFluxParameterCounts) {
+TEST_F(Generator, SdxlAndFluxParameterCounts) {
   GenSpec sdxl;
   sdxl.arch = "sdxl";
   sdxl.rank = 32;
@@ -170,7 +176,7 @@ TEST(Generator, SdxlAndFluxParameterCounts) {
   EXPECT_EQ(linear2->shape, (std::vector<std::uint64_t>{32, 15360}));
 }
 
-TEST(Generator, VideoAndZImageModuleLists) {
+TEST_F(Generator, VideoAndZImageModuleLists) {
   GenSpec wan = tiny("wan14b-i2v");
   wan.shrink = 1;
   wan.conv = true;
@@ -208,7 +214,7 @@ TEST(Generator, VideoAndZImageModuleLists) {
 
 // With orthonormal singular vectors in fp32, the evaluator's ΔW/scale has exactly the requested
 // spectrum (independent dense SVD), and spectra decay.
-TEST(Generator, SpectraAreAsRequested) {
+TEST_F(Generator, SpectraAreAsRequested) {
   GenSpec spec = tiny("sd15");
   spec.shrink = 8;
   spec.rank = 8;
@@ -241,7 +247,7 @@ TEST(Generator, SpectraAreAsRequested) {
 }
 
 // Without exact_spectrum the Gaussian directions are only nearly orthogonal: σ₁ stays close.
-TEST(Generator, DefaultSpectraAreApproximatelyAsRequested) {
+TEST_F(Generator, DefaultSpectraAreApproximatelyAsRequested) {
   GenSpec spec = tiny("flux");
   spec.shrink = 4;
   spec.rank = 8;
@@ -256,7 +262,7 @@ TEST(Generator, DefaultSpectraAreApproximatelyAsRequested) {
   EXPECT_LT(got(8), 1e-3 * got(0));
 }
 
-TEST(Generator, ZeroModuleDtypesMetadataAndPassThrough) {
+TEST_F(Generator, ZeroModuleDtypesMetadataAndPassThrough) {
   GenSpec spec = tiny("sd15");
   spec.zero_module = true;
   spec.passthrough = true;
@@ -288,7 +294,7 @@ struct Combo {
 
 // Generator and evaluator are two readings of FORMATS.md: they must agree on every module's stem,
 // kind, rank, scale and element count, and every ΔW must be finite and (unless zero) nonzero.
-TEST(Generator, EvaluatorAgreesForEveryFamilyAndKind) {
+TEST_F(Generator, EvaluatorAgreesForEveryFamilyAndKind) {
   const std::vector<Combo> combos = {
       {"sd15", "kohya", "lora"},
       {"sd15", "kohya", "locon"},

@@ -1,0 +1,48 @@
+#include "plan/emitted_cache.hpp"
+
+#include <span>
+#include <utility>
+
+#include "lorakit/dtype.hpp"
+#include "plan/output_plan.hpp"
+
+namespace lorakit::detail {
+namespace {
+
+std::vector<std::byte> encoded(const MatrixRM& matrix, DType dtype) {
+  std::vector<std::byte> bytes(static_cast<std::size_t>(matrix.size()) * (dtype_bits(dtype) / 8));
+  encode(dtype, std::span<const double>(matrix.data(), static_cast<std::size_t>(matrix.size())), bytes);
+  return bytes;
+}
+
+}  // namespace
+
+EmittedCache::EmittedCache(std::size_t plans, std::uint64_t budget) : entries_(plans), remaining_(budget) {}
+
+void EmittedCache::offer(std::size_t index, const Reader& reader, const ModulePlan& plan,
+                         const ProductFactors& loaded, const ResizeOptions& options) {
+  if (!plan.emit_lora || !plan.product || loaded.up.size() == 0) return;
+  const Module& module = *plan.module;
+  const DType up_dtype = factor_dtype(module, options, Role::up);
+  const DType down_dtype = factor_dtype(module, options, Role::down);
+  const std::uint64_t bytes = plan.rank * (module.out_features() * (dtype_bits(up_dtype) / 8) +
+                                           module.in_flat() * (dtype_bits(down_dtype) / 8));
+  std::uint64_t available = remaining_.load(std::memory_order_relaxed);
+  do {
+    if (bytes > available) return;
+  } while (!remaining_.compare_exchange_weak(available, available - bytes, std::memory_order_relaxed));
+
+  Entry& entry = entries_[index];
+  entry.up = encoded(emit_up(reader, plan, &loaded), up_dtype);
+  entry.down = encoded(emit_down(reader, plan, &loaded), down_dtype);
+  entry.cached = true;
+}
+
+std::optional<std::vector<std::byte>> EmittedCache::take(std::size_t index, bool up) {
+  Entry& entry = entries_[index];
+  std::vector<std::byte>& bytes = up ? entry.up : entry.down;
+  if (!entry.cached || bytes.empty()) return std::nullopt;
+  return std::exchange(bytes, {});
+}
+
+}  // namespace lorakit::detail
