@@ -65,7 +65,8 @@ struct Module {
   std::string alpha_name;
 
   // Shape of the base weight the module patches: {out, in} or {out, in, kh, kw[, kt]}. LoHa and
-  // decomposed LoKr without a Tucker core store a conv kernel flattened, so they give {out, in·kh·kw}.
+  // decomposed LoKr without a Tucker core store a conv kernel flattened: they give {out, in·kh·kw}
+  // unless the layer is a known SD1.5/SDXL UNet conv (src/adapter/conv_kernels.cpp).
   std::vector<std::uint64_t> weight_shape;
   // Inner dimension loaders divide alpha by: down.shape[0] (lora, lora_tucker), hada_w1_b.shape[0]
   // (LoHa), lokr_w2_b.shape[0] if w2 is decomposed else lokr_w1_b.shape[0] (LoKr). A LoKr with both

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "adapter/conv_kernels.hpp"
 #include "adapter/keys.hpp"
 #include "adapter/peft.hpp"
 #include "lorakit/adapter.hpp"
@@ -511,6 +512,7 @@ AdapterModel build_adapter_model(const Header& header, std::string_view file, co
     if (claimed.count(&tensor) == 0) model.passthrough.push_back(&tensor);
   }
   model.peft = apply_peft_config(header, model.modules, file);
+  adapter_detail::restore_flattened_kernels(model);
   return model;
 }
 

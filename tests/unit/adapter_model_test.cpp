@@ -538,5 +538,56 @@ TEST(AdapterModel, LokrScaleUsesDecomposedW2BeforeW1) {
   EXPECT_EQ(m.weight_shape, (Shape{64, 64}));
 }
 
+// A plain LoHa stores its kernel flattened: hada_w*_a (out, r), hada_w*_b (r, in·kh·kw).
+std::vector<Spec> flat_loha(const std::string& stem, std::uint64_t out, std::uint64_t in_flat) {
+  return {{stem + ".hada_w1_a", {out, 4}}, {stem + ".hada_w1_b", {4, in_flat}},
+          {stem + ".hada_w2_a", {out, 4}}, {stem + ".hada_w2_b", {4, in_flat}}};
+}
+
+Shape weight_of(const AdapterModel& model, std::string_view stem) {
+  for (const Module& m : model.modules) {
+    if (m.stem == stem) return m.weight_shape;
+  }
+  ADD_FAILURE() << "no module " << stem;
+  return {};
+}
+
+TEST(AdapterModel, FlattenedLycorisKernelsOfKnownUnetConvsAreRestored) {
+  std::vector<Spec> specs;
+  auto add = [&](const std::vector<Spec>& more) { specs.insert(specs.end(), more.begin(), more.end()); };
+  add(flat_loha("lora_unet_down_blocks_0_resnets_0_conv1", 320, 320 * 9));                 // SD1.5 3×3
+  add(flat_loha("lora_unet_down_blocks_1_resnets_0_conv_shortcut", 640, 320));             // 1×1
+  add(flat_loha("lora_unet_input_blocks_4_0_in_layers_2", 640, 320 * 9));                  // SDXL 3×3
+  add(flat_loha("unet.up_blocks.0.upsamplers.0.conv", 1280, 1280 * 9));                     // PEFT names
+  add(flat_loha("lora_unet_down_blocks_0_resnets_1_conv2", 320, 1000));                    // not 9·in: kept 2-D
+  add(flat_loha("lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_ff_net_2", 320, 1280 * 9));  // linear
+  const std::string lokr = "lora_unet_mid_block_resnets_0_conv2";  // w2_b (r, d·3·3): d = 80, c = 16
+  add({{lokr + ".lokr_w1", {16, 16}}, {lokr + ".lokr_w2_a", {80, 4}}, {lokr + ".lokr_w2_b", {4, 80 * 9}}});
+  const AdapterModel model = build(make_header(specs));
+  EXPECT_EQ(weight_of(model, "lora_unet_down_blocks_0_resnets_0_conv1"), (Shape{320, 320, 3, 3}));
+  EXPECT_EQ(weight_of(model, "lora_unet_down_blocks_1_resnets_0_conv_shortcut"), (Shape{640, 320, 1, 1}));
+  EXPECT_EQ(weight_of(model, "lora_unet_input_blocks_4_0_in_layers_2"), (Shape{640, 320, 3, 3}));
+  EXPECT_EQ(weight_of(model, "unet.up_blocks.0.upsamplers.0.conv"), (Shape{1280, 1280, 3, 3}));
+  EXPECT_EQ(weight_of(model, "lora_unet_down_blocks_0_resnets_1_conv2"), (Shape{320, 1000}));
+  EXPECT_EQ(weight_of(model, "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_ff_net_2"),
+            (Shape{320, 1280 * 9}));
+  EXPECT_EQ(weight_of(model, lokr), (Shape{1280, 1280, 3, 3}));
+}
+
+TEST(AdapterModel, TransformerProjectionsAreOneByOneConvsOnlyInSd15) {
+  // SD1.5's proj_in/proj_out are 1×1 convs, SD2's are linear; the cross-attention context (768 for SD1.5,
+  // 1024 for SD2) tells them apart.
+  for (const std::uint64_t context : {768u, 1024u}) {
+    std::vector<Spec> specs = flat_loha("lora_unet_down_blocks_0_attentions_0_proj_in", 320, 320);
+    const std::vector<Spec> to_k =
+        flat_loha("lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k", 320, context);
+    specs.insert(specs.end(), to_k.begin(), to_k.end());
+    const AdapterModel model = build(make_header(specs));
+    EXPECT_EQ(weight_of(model, "lora_unet_down_blocks_0_attentions_0_proj_in"),
+              context == 768 ? (Shape{320, 320, 1, 1}) : (Shape{320, 320}))
+        << "context " << context;
+  }
+}
+
 }  // namespace
 }  // namespace lorakit

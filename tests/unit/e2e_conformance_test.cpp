@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "e2e_checks.hpp"
 #include "lora_gen.hpp"
@@ -23,6 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 using testsupport::GenSpec;
 using testsupport::PeftMetadata;
+using Shape = std::vector<std::uint64_t>;
 
 struct Case {
   const char* arch;
@@ -32,12 +34,13 @@ struct Case {
   bool tucker = false;
   PeftMetadata peft = PeftMetadata::none;
   bool to_lora = false;
+  bool conv = false;  // also the UNet conv layers (LoHa / LoKr store their kernels flattened)
 };
 
 std::string case_name(const ::testing::TestParamInfo<Case>& param_info) {
   const Case& c = param_info.param;
   std::string name = std::string(c.arch) + "_" + c.family + "_" + c.kind + (c.tucker ? "_tucker" : "") +
-                     (c.peft != PeftMetadata::none ? "_peftmeta" : "") + (c.to_lora ? "_tolora" : "");
+                     (c.peft != PeftMetadata::none ? "_peftmeta" : "") + (c.to_lora ? "_tolora" : "") + (c.conv ? "_conv" : "");
   for (char& ch : name) {
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   }
@@ -50,6 +53,7 @@ GenSpec spec_for(const Case& c, unsigned shrink) {
   spec.family = c.family;
   spec.kind = c.kind;
   spec.tucker = c.tucker;
+  spec.conv = c.conv;
   spec.peft_metadata = c.peft;
   spec.rank = 8;
   spec.shrink = shrink;
@@ -70,6 +74,35 @@ class Conformance : public ::testing::TestWithParam<Case> {
   fs::path dir_;
 };
 
+// kohya and A1111 build a Conv2d down for conv layers: a module written as plain LoRA for a conv layer
+// must have down (k, in, kh, kw) and up (out, k, 1, 1), also when its LyCORIS input kept the kernel
+// flattened. The generator's layer list says which layers are convs.
+void expect_conv_modules_carry_their_kernel(const Case& c, const fs::path& output, const ResizeReport& report) {
+  std::map<std::string, Shape> weights;
+  for (const auto& module : testsupport::plan_lora(spec_for(c, 16)).manifest) {
+    weights[module.stem] = module.weight_shape;
+  }
+  const Reader reader(output);
+  std::size_t conv_modules = 0;
+  for (const ModuleReport& m : report.modules) {
+    if (m.outcome != ModuleOutcome::resized || weights.at(m.stem).size() < 4) continue;
+    // SD1.5's 1×1 proj_in/proj_out are told from SD2's linear ones by the 768-wide cross-attention
+    // context, which a shrunk fixture does not have (adapter_model_test covers them).
+    if (m.stem.ends_with("_proj_in") || m.stem.ends_with("_proj_out")) continue;
+    SCOPED_TRACE(m.stem);
+    ++conv_modules;
+    const Shape& weight = weights.at(m.stem);
+    const TensorInfo* down = reader.header().find(m.stem + ".lora_down.weight");
+    const TensorInfo* up = reader.header().find(m.stem + ".lora_up.weight");
+    ASSERT_TRUE(down != nullptr && up != nullptr);
+    Shape expected_down{m.new_rank, weight[1]};
+    expected_down.insert(expected_down.end(), weight.begin() + 2, weight.end());
+    EXPECT_EQ(down->shape, expected_down);
+    EXPECT_EQ(up->shape, (Shape{weight[0], m.new_rank, 1, 1}));
+  }
+  EXPECT_GT(conv_modules, 0u);
+}
+
 TEST_P(Conformance, LoaderDeltaMovesByReportedRetention) {
   const Case& c = GetParam();
   const fs::path input = dir_ / "in.safetensors";
@@ -84,6 +117,7 @@ TEST_P(Conformance, LoaderDeltaMovesByReportedRetention) {
   EXPECT_GT(e2e::expect_deltas_match_report(input, output, report, 0.9, 3e-3), 0u);
   ASSERT_FALSE(report.passthrough.empty());
   e2e::expect_passthrough_identical(input, output, report);
+  if (c.conv) expect_conv_modules_carry_their_kernel(c, output, report);
 }
 
 // The guess reads real widths, so it is checked on the full-size layout (header only, no data).
@@ -105,6 +139,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"sd15", "kohya", "loha", "SD1.5", false, PeftMetadata::none, true},
                       Case{"sd15", "kohya", "lokr", "SD1.5"},
                       Case{"sd15", "kohya", "lokr", "SD1.5", false, PeftMetadata::none, true},
+                      Case{"sd15", "kohya", "loha", "SD1.5", false, PeftMetadata::none, true, true},
+                      Case{"sdxl", "kohya", "loha", "SDXL", false, PeftMetadata::none, true, true},
+                      Case{"sd15", "kohya", "lokr", "SD1.5", false, PeftMetadata::none, true, true},
                       Case{"sdxl", "kohya", "lora", "SDXL"}, Case{"flux", "kohya", "lora", "Flux"},
                       Case{"sd3", "kohya", "lora", "SD3"}, Case{"hunyuan", "kohya", "lora", "HunyuanVideo"},
                       Case{"wan13b", "kohya", "lora", "Wan"}, Case{"wan14b-i2v", "kohya-fun", "locon", "Wan"},
