@@ -196,7 +196,7 @@ TEST(Inspect, Summary) {
   EXPECT_EQ(inspection.base_model.name, "SD1.5");
   EXPECT_EQ(inspection.module_count, 4u);
   EXPECT_EQ(inspection.kinds, (std::map<std::string, std::size_t>{{"lora", 3}, {"loha", 1}}));
-  EXPECT_EQ(inspection.conv_modules, 1u);
+  EXPECT_EQ(inspection.conv_modules, 2u);  // resnets conv1, and the LoHa proj_out: a 1×1 conv in SD1.5
   EXPECT_EQ(inspection.dora_modules, 1u);
   EXPECT_EQ(inspection.ranks, (std::map<std::uint64_t, std::size_t>{{4, 3}, {8, 1}}));
   EXPECT_EQ(inspection.alphas, (std::map<double, std::size_t>{{2.0, 2}, {8.0, 1}}));
@@ -246,7 +246,7 @@ TEST(Inspect, Text) {
                            "Size          120.6 KiB (123456 bytes), 15 tensors\n",
                            "Families      kohya, lycoris\n",
                            "Base model    SD1.5 (UNet cross-attention context 768)\n",
-                           "Modules       4: loha 1, lora 3; conv 1, DoRA 1\n",
+                           "Modules       4: loha 1, lora 3; conv 2, DoRA 1\n",
                            "Ranks         min 4, max 8; 4 ×3, 8 ×1\n",
                            "Alphas        min 2, max 8; 2 ×2, 8 ×1 (without alpha: 1)\n",
                            "Pass-through  1 tensor\n              bundle_emb.sks.clip_l\n"}) {
