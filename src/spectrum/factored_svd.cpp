@@ -78,21 +78,30 @@ double gram_norm_bound(const Eigen::MatrixXd& gram) {
 
 // A factor X as Q·Lᵀ, from the Cholesky factor of its Gram XᵀX = L·Lᵀ.
 struct CholeskyRoot {
-  Eigen::MatrixXd L;               // lower triangular
-  double condition = 0.0;          // estimate of κ(X)
-  double norm_squared = 0.0;       // bound of ‖X‖₂²
+  Eigen::MatrixXd L;          // lower triangular
+  double condition = 0.0;     // estimate of κ(X·D⁻¹), D the column norms of X (see cholesky_root)
+  double norm_squared = 0.0;  // bound of ‖X‖₂²
 };
 
-// Empty when the Gram is not positive definite to round-off or κ(X) is too large for Q to be orthonormal.
+// Empty when the Gram is not positive definite to round-off or too ill-conditioned for Q to be
+// orthonormal. Cholesky is accurate relative to the condition of the Gram with its diagonal scaled to
+// ones, G = D·C·D (van der Sluis): that is what is factored and judged, so factors whose columns merely
+// differ in size (LoHa's face-splitting products span κ₁·κ₂ in column norms) stay on this route.
 std::optional<CholeskyRoot> cholesky_root(const Eigen::MatrixXd& gram) {
-  const Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> llt(gram);
+  const Eigen::VectorXd d = gram.diagonal().cwiseSqrt();
+  if (!(d.minCoeff() > 0.0)) return std::nullopt;  // a zero column
+  const Eigen::VectorXd d_inverse = d.cwiseInverse();
+  const Eigen::MatrixXd scaled = d_inverse.asDiagonal() * gram.triangularView<Eigen::Lower>().toDenseMatrix() *
+                                 d_inverse.asDiagonal();
+  const Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> llt(scaled);
   if (llt.info() != Eigen::Success) return std::nullopt;
-  // rcond estimates 1/κ₁(G); κ₂(G) ≤ r·κ₁(G), and κ(X)² = κ₂(G).
+  // rcond estimates 1/κ₁(C); κ₂(C) ≤ r·κ₁(C), and κ(X·D⁻¹)² = κ₂(C).
   const double rcond = llt.rcond();
   if (!(rcond > 0.0)) return std::nullopt;
   const double condition_squared = static_cast<double>(gram.rows()) / rcond;
   if (kEpsilon * condition_squared > kOrthogonality) return std::nullopt;
-  return CholeskyRoot{llt.matrixL(), std::sqrt(condition_squared), gram_norm_bound(gram)};
+  return CholeskyRoot{d.asDiagonal() * llt.matrixL().toDenseMatrix(), std::sqrt(condition_squared),
+                      gram_norm_bound(gram)};
 }
 
 // Cholesky route rooted on A (see the top of the file). Empty when the squared core cannot resolve the
