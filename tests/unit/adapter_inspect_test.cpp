@@ -3,6 +3,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -49,6 +50,8 @@ struct GuessCase {
   std::string expected;
   std::string evidence_fragment;
 };
+
+void PrintTo(const GuessCase& c, std::ostream* os) { *os << c.label; }  // short ctest names
 
 std::vector<GuessCase> guess_cases() {
   return {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <ostream>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -38,6 +39,8 @@ struct FamilyCase {
   std::string up_name;
   std::string alpha_name;
 };
+
+void PrintTo(const FamilyCase& c, std::ostream* os) { *os << c.label; }  // short ctest names
 
 std::vector<FamilyCase> family_cases() {
   const std::string sd15 = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k";
@@ -382,6 +385,8 @@ struct ErrorCase {
   std::string tensor;  // named in the message
   std::string fragment;
 };
+
+void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.label; }
 
 std::vector<ErrorCase> incomplete_cases() {
   const std::string k = "lora_unet_x";

@@ -3,12 +3,18 @@
 // module's loader-computed ΔW must move by exactly √(1 − fro²) of the report, ranks must follow the
 // reference rule on a dense SVD of ΔW, pass-through keys stay byte-identical, and the base-model
 // guess must name the architecture of the full-size layout.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "e2e_checks.hpp"
@@ -35,17 +41,49 @@ struct Case {
   PeftMetadata peft = PeftMetadata::none;
   bool to_lora = false;
   bool conv = false;  // also the UNet conv layers (LoHa / LoKr store their kernels flattened)
+  bool mixed_dtypes = false;
+  bool peft_infix = false;  // base_model.model.<path>.lora_A.default.weight
 };
 
 std::string case_name(const ::testing::TestParamInfo<Case>& param_info) {
   const Case& c = param_info.param;
   std::string name = std::string(c.arch) + "_" + c.family + "_" + c.kind + (c.tucker ? "_tucker" : "") +
-                     (c.peft != PeftMetadata::none ? "_peftmeta" : "") + (c.to_lora ? "_tolora" : "") + (c.conv ? "_conv" : "");
+                     (c.peft != PeftMetadata::none ? "_peftmeta" : "") + (c.to_lora ? "_tolora" : "") + (c.conv ? "_conv" : "") +
+                     (c.mixed_dtypes ? "_mixed" : "") + (c.peft_infix ? "_infix" : "");
   for (char& ch : name) {
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   }
   return name;
 }
+
+// Every family × kind this suite resizes and checks; README.md shows the same list (see the end).
+std::vector<Case> conformance_cases() {
+  const PeftMetadata none = PeftMetadata::none;
+  return {
+      Case{"sd15", "kohya", "lora", "SD1.5"}, Case{"sd15", "kohya", "locon", "SD1.5"},
+      Case{"sd15", "kohya", "tucker", "SD1.5"}, Case{"sd15", "kohya", "dora", "SD1.5"},
+      Case{"sd15", "kohya", "loha", "SD1.5"}, Case{"sd15", "kohya", "loha", "SD1.5", true},
+      Case{"sd15", "kohya", "loha", "SD1.5", false, none, true},
+      Case{"sd15", "kohya", "loha", "SD1.5", false, none, true, true},
+      Case{"sdxl", "kohya", "loha", "SDXL", false, none, true, true},
+      Case{"sd15", "kohya", "lokr", "SD1.5"}, Case{"sd15", "kohya", "lokr", "SD1.5", false, none, true},
+      Case{"sd15", "kohya", "lokr", "SD1.5", false, none, true, true},
+      Case{"sdxl", "kohya", "lora", "SDXL"}, Case{"sdxl", "kohya", "lora", "SDXL", false, none, false, false, true},
+      Case{"flux", "kohya", "lora", "Flux"}, Case{"sd3", "kohya", "lora", "SD3"},
+      Case{"hunyuan", "kohya", "lora", "HunyuanVideo"}, Case{"wan13b", "kohya", "lora", "Wan"},
+      Case{"wan14b-i2v", "kohya-fun", "locon", "Wan"}, Case{"zimage", "kohya", "lora", "Z-Image"},
+      Case{"flux", "lycoris", "lokr", "Flux"}, Case{"sd15", "lycoris", "lora", "SD1.5"},
+      Case{"flux", "peft", "lora", "Flux", false, PeftMetadata::plain},
+      Case{"sd15", "peft", "lora", "SD1.5", false, PeftMetadata::prefixed}, Case{"flux", "peft", "dora", "Flux"},
+      Case{"wan13b", "peft", "lora", "Wan"},
+      Case{"flux", "peft", "lora", "Flux", false, PeftMetadata::plain, false, false, false, true}, Case{"zimage", "comfy", "lora", "Z-Image"},
+      Case{"sdxl", "controllora", "lora", "SDXL"}, Case{"sd15", "legacy", "lora", "SD1.5"},
+      Case{"flux", "xlabs", "lora", "Flux"},
+  };
+}
+
+// gtest prints a parameter in failure messages and ctest test names; the case name says it all.
+void PrintTo(const Case& c, std::ostream* os) { *os << case_name({c, 0}); }
 
 GenSpec spec_for(const Case& c, unsigned shrink) {
   GenSpec spec;
@@ -54,6 +92,8 @@ GenSpec spec_for(const Case& c, unsigned shrink) {
   spec.kind = c.kind;
   spec.tucker = c.tucker;
   spec.conv = c.conv;
+  spec.mixed_dtypes = c.mixed_dtypes;
+  spec.peft_infix = c.peft_infix;
   spec.peft_metadata = c.peft;
   spec.rank = 8;
   spec.shrink = shrink;
@@ -131,28 +171,69 @@ TEST_P(Conformance, BaseModelGuess) {
   EXPECT_EQ(guess_base_model(model).name, c.base_model);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Families, Conformance,
-    ::testing::Values(Case{"sd15", "kohya", "lora", "SD1.5"}, Case{"sd15", "kohya", "locon", "SD1.5"},
-                      Case{"sd15", "kohya", "tucker", "SD1.5"}, Case{"sd15", "kohya", "dora", "SD1.5"},
-                      Case{"sd15", "kohya", "loha", "SD1.5"}, Case{"sd15", "kohya", "loha", "SD1.5", true},
-                      Case{"sd15", "kohya", "loha", "SD1.5", false, PeftMetadata::none, true},
-                      Case{"sd15", "kohya", "lokr", "SD1.5"},
-                      Case{"sd15", "kohya", "lokr", "SD1.5", false, PeftMetadata::none, true},
-                      Case{"sd15", "kohya", "loha", "SD1.5", false, PeftMetadata::none, true, true},
-                      Case{"sdxl", "kohya", "loha", "SDXL", false, PeftMetadata::none, true, true},
-                      Case{"sd15", "kohya", "lokr", "SD1.5", false, PeftMetadata::none, true, true},
-                      Case{"sdxl", "kohya", "lora", "SDXL"}, Case{"flux", "kohya", "lora", "Flux"},
-                      Case{"sd3", "kohya", "lora", "SD3"}, Case{"hunyuan", "kohya", "lora", "HunyuanVideo"},
-                      Case{"wan13b", "kohya", "lora", "Wan"}, Case{"wan14b-i2v", "kohya-fun", "locon", "Wan"},
-                      Case{"zimage", "kohya", "lora", "Z-Image"}, Case{"flux", "lycoris", "lokr", "Flux"},
-                      Case{"sd15", "lycoris", "lora", "SD1.5"},
-                      Case{"flux", "peft", "lora", "Flux", false, PeftMetadata::plain},
-                      Case{"sd15", "peft", "lora", "SD1.5", false, PeftMetadata::prefixed},
-                      Case{"flux", "peft", "dora", "Flux"}, Case{"wan13b", "peft", "lora", "Wan"},
-                      Case{"zimage", "comfy", "lora", "Z-Image"}, Case{"sdxl", "controllora", "lora", "SDXL"},
-                      Case{"sd15", "legacy", "lora", "SD1.5"}, Case{"flux", "xlabs", "lora", "Flux"}),
-    case_name);
+INSTANTIATE_TEST_SUITE_P(Families, Conformance, ::testing::ValuesIn(conformance_cases()), case_name);
+
+// README.md's "Conformance" table is this suite's case list, family × kind, so the two cannot drift.
+std::string family_kind_table() {
+  const std::vector<std::string> kinds = testsupport::kind_names();
+  std::map<std::string, std::map<std::string, std::vector<std::string>>> cells;  // family → kind → models
+  for (const Case& c : conformance_cases()) {
+    std::vector<std::string>& models = cells[c.family][c.kind];
+    if (std::find(models.begin(), models.end(), c.base_model) == models.end()) models.push_back(c.base_model);
+  }
+  std::string table = "| family |";
+  for (const std::string& kind : kinds) table += " " + kind + " |";
+  table += "\n|---|";
+  for (std::size_t i = 0; i < kinds.size(); ++i) table += "---|";
+  table += "\n";
+  for (const std::string& family : testsupport::family_names()) {
+    if (!cells.count(family)) continue;
+    table += "| " + family + " |";
+    for (const std::string& kind : kinds) {
+      const auto found = cells[family].find(kind);
+      std::string cell = "—";
+      if (found != cells[family].end()) {
+        cell.clear();
+        for (const std::string& model : found->second) cell += (cell.empty() ? "" : ", ") + model;
+      }
+      table += " " + cell + " |";
+    }
+    table += "\n";
+  }
+  return table;
+}
+
+std::string variant_list() {
+  std::string list;
+  for (const Case& c : conformance_cases()) {
+    std::vector<std::string> variants;
+    if (c.tucker) variants.push_back("Tucker cores");
+    if (c.peft == PeftMetadata::plain) variants.push_back("alpha in `lora_adapter_metadata`");
+    if (c.peft == PeftMetadata::prefixed) variants.push_back("alpha in component-prefixed `lora_adapter_metadata`");
+    if (c.conv) variants.push_back("UNet conv layers");
+    if (c.mixed_dtypes) variants.push_back("F16/BF16/F32 factors in one file");
+    if (c.peft_infix) variants.push_back("`base_model.model.…lora_A.default.weight` keys");
+    if (c.to_lora) variants.push_back("`--to-lora`");
+    if (variants.empty()) continue;
+    std::string line = fmt::format("- {} {} {}: ", c.base_model, c.family, c.kind);
+    for (std::size_t i = 0; i < variants.size(); ++i) line += (i ? ", " : "") + variants[i];
+    list += line + "\n";
+  }
+  return list;
+}
+
+TEST(ConformanceTable, IsTheReadmeTable) {
+  constexpr std::string_view begin = "<!-- conformance table: generated by tests/unit/e2e_conformance_test.cpp -->\n";
+  constexpr std::string_view end = "<!-- end of conformance table -->";
+  std::ifstream file(fs::path(LORAKIT_SOURCE_DIR) / "README.md", std::ios::binary);
+  const std::string readme{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+  const std::size_t from = readme.find(begin);
+  const std::size_t to = readme.find(end);
+  ASSERT_TRUE(from != std::string::npos && to != std::string::npos && from < to) << "README.md has no table markers";
+  const std::string expected = family_kind_table() + "\nVariants, each a case of its own:\n" + variant_list();
+  EXPECT_EQ(readme.substr(from + begin.size(), to - from - begin.size()), expected)
+      << "README.md's conformance table is out of date; between the markers it should read:\n" << expected;
+}
 
 }  // namespace
 }  // namespace lorakit
