@@ -1,8 +1,9 @@
 // spectrum_micro: Google Benchmark micro-benchmarks of the factored SVD at the shapes real LoRAs have,
 // and of its steps, re-created here with the same Eigen calls as src/spectrum/factored_svd.cpp (the
 // steps are internal), so a profile can be read as "which step costs what at which shape":
-//   Gram (BᵀB by rankUpdate), symmetric eigen (R×R), core SVD (BDCSVD R×R), apply (the two GEMMs that
-//   produce the new factors), the QR route's Householder QR, finiteness checks, fp16/bf16 decode/encode.
+//   Gram (BᵀB by rankUpdate), Cholesky (R×R), symmetric eigen (R×R; the Cholesky route's one
+//   decomposition), core SVD (BDCSVD R×R; the Gram and QR routes), apply (the two GEMMs that produce
+//   the new factors), the QR route's Householder QR, finiteness checks, fp16/bf16 decode/encode.
 // Run: BUILD/bench/spectrum_micro [--benchmark_filter=REGEX] [--benchmark_min_time=0.1]
 // Shapes (m × n, inner R) — m = out, n = in·kh·kw:
 //   21504×3072   Flux single-block linear1        3072×3072    Flux attention proj / SD3

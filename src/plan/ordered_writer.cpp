@@ -7,16 +7,25 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "lorakit/error.hpp"
+
 namespace lorakit::detail {
 namespace {
 
-void write_sequential(const OrderedWriteJob& job) {
+std::vector<std::byte> produce_checked(const OrderedWriteJob& job, std::size_t index, std::uint64_t size) {
   std::vector<std::byte> buffer;
-  for (std::size_t i = 0; i < job.count; ++i) {
-    buffer.resize(job.size_of(i));
-    job.produce(i, buffer);
-    job.sink(buffer);
+  job.produce(index, buffer);
+  if (buffer.size() != size) {
+    throw Error(ErrorCode::internal, fmt::format("output tensor {} has {} bytes, {} expected", index,
+                                                 buffer.size(), size));
   }
+  return buffer;
+}
+
+void write_sequential(const OrderedWriteJob& job) {
+  for (std::size_t i = 0; i < job.count; ++i) job.sink(produce_checked(job, i, job.size_of(i)));
 }
 
 class Pipeline {
@@ -52,9 +61,9 @@ class Pipeline {
         size = job_.size_of(index);
         in_flight_ += size;
       }
-      auto buffer = std::make_unique<std::vector<std::byte>>(size);
+      std::unique_ptr<std::vector<std::byte>> buffer;
       try {
-        job_.produce(index, *buffer);
+        buffer = std::make_unique<std::vector<std::byte>>(produce_checked(job_, index, size));
       } catch (...) {
         fail(std::current_exception());
         return;

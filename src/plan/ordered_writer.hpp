@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <vector>
 
 namespace lorakit::detail {
 
@@ -13,7 +14,8 @@ struct OrderedWriteJob {
   unsigned threads = 1;
   std::uint64_t memory_budget = 0;  // bytes of produced-but-unwritten tensors (one tensor may exceed it)
   std::function<std::uint64_t(std::size_t)> size_of;
-  std::function<void(std::size_t, std::span<std::byte>)> produce;  // fills exactly size_of(i) bytes
+  // Leaves exactly size_of(i) bytes in `out` (empty on entry): fills it, or hands over a buffer it holds.
+  std::function<void(std::size_t, std::vector<std::byte>& out)> produce;
   std::function<void(std::span<const std::byte>)> sink;            // called in order, caller's thread
 };
 

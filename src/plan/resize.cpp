@@ -29,7 +29,7 @@ namespace lorakit {
 namespace {
 
 constexpr std::uint64_t kWriteBudget = 64ull << 20;   // produced-but-unwritten bytes in pass 2
-constexpr std::uint64_t kEmitBudget = 128ull << 20;   // resized factors computed early in pass 1
+constexpr std::uint64_t kEmitBudget = 96ull << 20;    // resized factors computed early in pass 1
 
 void validate(const ResizeOptions& options) {
   auto fail = [](const std::string& message) { throw Error(ErrorCode::invalid_argument, message); };
@@ -168,8 +168,8 @@ struct Job {
     job.threads = detail::resolve_threads(options.threads);
     job.memory_budget = kWriteBudget;
     job.size_of = [&](std::size_t i) { return layout.tensors[i].nbytes(); };
-    job.produce = [&](std::size_t i, std::span<std::byte> dst) {
-      detail::produce_tensor(reader, plans, *emitted, outputs[order[i]], dst);
+    job.produce = [&](std::size_t i, std::vector<std::byte>& out) {
+      out = detail::produce_tensor(reader, plans, *emitted, outputs[order[i]]);
     };
     job.sink = [&](std::span<const std::byte> bytes) {
       file.write(bytes);

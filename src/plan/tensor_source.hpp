@@ -9,9 +9,9 @@
 
 namespace lorakit::detail {
 
-// Fills dst (exactly tensor.spec's size) with the tensor's bytes: from the cache when pass 1 left them
-// there, else computed. Thread-safe for distinct tensors.
-void produce_tensor(const Reader& reader, const std::vector<ModulePlan>& plans, EmittedCache& cache,
-                    const OutputTensor& tensor, std::span<std::byte> dst);
+// The tensor's bytes: handed over from the cache when pass 1 left them there, else computed.
+// Thread-safe for distinct tensors.
+std::vector<std::byte> produce_tensor(const Reader& reader, const std::vector<ModulePlan>& plans,
+                                      EmittedCache& cache, const OutputTensor& tensor);
 
 }  // namespace lorakit::detail
