@@ -2,6 +2,7 @@
 // file only turns flags into its options and prints.
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -136,7 +137,7 @@ void setup_batch(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"skip", "copy"}));
   sub->add_flag("-f,--force", command->force, "Redo outputs that already exist");
   sub->add_option("-j,--jobs", command->jobs, "Files resized at once (default 1; --threads then defaults to cores/jobs)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{4096}));
   sub->add_option("--max-memory", command->max_memory,
                   "Start no file while the running files' estimated peak memory would exceed this (e.g. 4G)");
   sub->add_flag("--nice", command->nice, "Lower CPU priority (nice 10) and I/O priority (best-effort 7)");

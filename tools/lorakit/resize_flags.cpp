@@ -1,5 +1,7 @@
 #include "resize_flags.hpp"
 
+#include <cstdint>
+
 #include <fmt/format.h>
 
 #include "lorakit/error.hpp"
@@ -17,10 +19,14 @@ DType parse_output_dtype(const std::string& name) {
 }  // namespace
 
 void add_resize_flags(CLI::App& command, ResizeFlags& flags) {
+  // Checked on the text, before conversion: CLI11 would wrap "-3" or 2^64 into a huge unsigned value.
+  const CLI::Range rank_range(std::int64_t{1}, std::int64_t{1000000});
   command.add_option("--rank,--new_rank", flags.rank,
-                     "Fixed rank N; with --method, the largest rank allowed (default: each module's own)");
+                     "Fixed rank N; with --method, the largest rank allowed (default: each module's own)")
+      ->check(rank_range);
   command.add_option("--conv-rank,--new_conv_rank", flags.conv_rank,
-                     "The same for modules with a kernel (conv 1x1/kxk, conv3d); default: --rank");
+                     "The same for modules with a kernel (conv 1x1/kxk, conv3d); default: --rank")
+      ->check(rank_range);
   command.add_option("--method,--dynamic_method", flags.method, "Rank from the spectrum: sv_ratio, sv_fro, sv_cumulative")
       ->check(CLI::IsMember({"fixed", "sv_ratio", "sv_fro", "sv_cumulative"}));
   command.add_option("--param,--dynamic_param", flags.param,
@@ -29,7 +35,7 @@ void add_resize_flags(CLI::App& command, ResizeFlags& flags) {
                    "Smallest rank that meets the target (without the reference's extra +1 rank)");
   command.add_option("--dtype,--save_precision", flags.dtype,
                      "Output dtype of module factors: keep (default), fp16, bf16, fp32; pass-through tensors are never converted");
-  command.add_option("--threads", flags.threads, "Worker threads (default: all cores)");
+  command.add_option("--threads", flags.threads, "Worker threads (default: all cores)")->check(CLI::Range(std::int64_t{0}, std::int64_t{4096}));
   command.add_flag("--to-lora", flags.to_lora, "Write LoHa/LoKr modules as plain LoRA even when that is larger");
   command.add_flag("--keep-lycoris", flags.keep_lycoris, "Pass LoHa/LoKr modules through unresized");
   command.add_option("--device", flags.device, "Accepted for compatibility and ignored: lorakit runs on the CPU");
