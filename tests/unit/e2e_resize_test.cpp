@@ -8,6 +8,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -279,6 +280,46 @@ TEST_F(ResizeEndToEnd, NonFiniteModuleIsKeptAndCounted) {
     EXPECT_TRUE(in.read(*in.header().find(name)) == out.read(*out.header().find(name))) << name;
   }
   EXPECT_EQ(out.header().find("lora_unet_a.lora_up.weight")->shape, (std::vector<std::uint64_t>{12, 2}));
+}
+
+// One file holding modules of three families and kinds — kohya LoRA (SD1.5 UNet), PEFT LoRA (Flux
+// transformer, no alpha) and LyCORIS LoKr (Flux, kohya-style stems) — each with its own dtype: every module
+// is resized by its own family's rules, as if it were alone.
+TEST_F(ResizeEndToEnd, MixedFamiliesKindsAndDtypesInOneFile) {
+  std::vector<testsupport::RawTensor> tensors;
+  auto take = [&](GenSpec spec, const char* name) {
+    spec.shrink = 16;
+    spec.rank = 8;
+    spec.seed = 3;
+    const Reader reader(generate(spec, name));
+    for (const TensorInfo& info : reader.header().tensors) {
+      tensors.push_back({info.name, info.dtype, info.shape, {}, reader.read(info)});
+    }
+  };
+  GenSpec kohya = small_sd15();
+  kohya.dtype = DType::F16;
+  kohya.text_encoder = false;
+  take(kohya, "kohya.safetensors");
+  GenSpec peft;
+  peft.arch = "flux";
+  peft.family = "peft";
+  peft.dtype = DType::BF16;
+  take(peft, "peft.safetensors");
+  GenSpec lokr;
+  lokr.arch = "flux";
+  lokr.family = "lycoris";
+  lokr.kind = "lokr";
+  lokr.dtype = DType::F32;
+  take(lokr, "lokr.safetensors");
+  const fs::path input = dir_ / "mixed.safetensors";
+  testsupport::write_tensors(tensors, {}, input, false, true);
+
+  const fs::path output = dir_ / "out.safetensors";
+  const ResizeReport report = resize_file(input, output, sv_fro(0.9));
+  std::set<std::string> families;
+  for (const ModuleReport& m : report.modules) families.insert(m.family);
+  EXPECT_EQ(families, (std::set<std::string>{"kohya", "lycoris", "peft"}));
+  EXPECT_GT(e2e::expect_deltas_match_report(input, output, report, 0.9, 3e-3), report.modules.size() / 2);
 }
 
 }  // namespace
