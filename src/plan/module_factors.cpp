@@ -75,7 +75,34 @@ std::uint64_t count_nonfinite(std::span<const double> values) {
   return count;
 }
 
+// ΔW/scale of a LoHa formed densely, (B₁A₁) ⊙ (B₂A₂), as the product of itself and an identity on its
+// shorter side: inner dimension min(m, n) instead of r₁·r₂.
+ProductFactors dense_loha(const Reader& reader, const Module& module, std::uint64_t& nonfinite, Side side) {
+  const ProductFactors first =
+      loha_term(reader, module, Role::hada_w1_a, Role::hada_w1_b, Role::hada_t1, Side::both, nonfinite);
+  const ProductFactors second =
+      loha_term(reader, module, Role::hada_w2_a, Role::hada_w2_b, Role::hada_t2, Side::both, nonfinite);
+  check_inner(module, first);
+  check_inner(module, second);
+  MatrixRM delta = first.up * first.down;
+  delta.array() *= (second.up * second.down).array();
+  ProductFactors result;
+  const bool identity_up = delta.rows() <= delta.cols();
+  const auto identity = [](Eigen::Index n) -> MatrixRM { return MatrixRM::Identity(n, n); };
+  if (side != Side::down) result.up = identity_up ? identity(delta.rows()) : delta;
+  if (side != Side::up) result.down = identity_up ? std::move(delta) : identity(delta.cols());
+  return result;
+}
+
 }  // namespace
+
+bool loha_is_dense(const Module& module) {
+  if (module.kind != ModuleKind::loha && module.kind != ModuleKind::loha_tucker) return false;
+  const TensorInfo* b1 = module.tensor(Role::hada_w1_b);
+  const TensorInfo* b2 = module.tensor(Role::hada_w2_b);
+  if (b1 == nullptr || b2 == nullptr || b1->shape.empty() || b2->shape.empty()) return false;
+  return b1->shape[0] * b2->shape[0] >= std::min(module.out_features(), module.in_flat());
+}
 
 MatrixRM read_matrix(const Reader& reader, const TensorInfo& info, std::uint64_t rows, std::uint64_t cols,
                      std::uint64_t& nonfinite) {
@@ -102,6 +129,7 @@ ProductFactors load_product(const Reader& reader, const Module& module, std::uin
       break;
     case ModuleKind::loha:
     case ModuleKind::loha_tucker: {
+      if (loha_is_dense(module)) return dense_loha(reader, module, nonfinite, side);
       const ProductFactors first =
           loha_term(reader, module, Role::hada_w1_a, Role::hada_w1_b, Role::hada_t1, side, nonfinite);
       const ProductFactors second =

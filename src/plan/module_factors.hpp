@@ -22,8 +22,12 @@ struct ProductFactors {
 
 enum class Side { both, up, down };
 
+// Whether a LoHa's face-splitting form is at least as wide as ΔW itself (r₁·r₂ ≥ min(m, n), MATH.md §4):
+// then ΔW is formed densely, and factored as ΔW·I or I·ΔW.
+bool loha_is_dense(const Module& module);
+
 // B and A of ΔW/scale for lora, lora_tucker, loha, loha_tucker modules; with Side::up or Side::down
-// only that factor is read and built (the other is left empty).
+// only that factor is built (the other is left empty) and, but for a dense LoHa, only it is read.
 ProductFactors load_product(const Reader& reader, const Module& module, std::uint64_t& nonfinite,
                             Side side = Side::both);
 

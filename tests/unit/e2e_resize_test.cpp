@@ -322,5 +322,27 @@ TEST_F(ResizeEndToEnd, MixedFamiliesKindsAndDtypesInOneFile) {
   EXPECT_GT(e2e::expect_deltas_match_report(input, output, report, 0.9, 3e-3), report.modules.size() / 2);
 }
 
+// A LoHa whose face-splitting form (inner r₁·r₂) is narrower than ΔW is resized in factor space; one at
+// least as wide is formed densely (MATH.md §4) and says so. Both must give what loaders compute.
+TEST_F(ResizeEndToEnd, LohaInFactorSpaceOrDenseByWidth) {
+  GenSpec spec;
+  spec.arch = "sd15";
+  spec.kind = "loha";
+  spec.rank = 10;  // r₁·r₂ = 100: at least the 80-wide layers, narrower than the 160- and 320-wide ones
+  spec.shrink = 4;
+  spec.text_encoder = false;
+  spec.seed = 5;
+  const fs::path input = generate(spec, "loha.safetensors");
+  const fs::path output = dir_ / "out.safetensors";
+  ResizeOptions options = sv_fro(0.9);
+  options.to_lora = true;
+  const ResizeReport report = resize_file(input, output, options);
+  std::size_t dense = 0;
+  for (const ModuleReport& m : report.modules) dense += m.note.starts_with("dense SVD");
+  EXPECT_GT(dense, 0u);
+  EXPECT_LT(dense, report.modules.size());
+  EXPECT_GT(e2e::expect_deltas_match_report(input, output, report, 0.9, 3e-3), report.modules.size() / 2);
+}
+
 }  // namespace
 }  // namespace lorakit
