@@ -23,7 +23,9 @@ const char* svd_route_name(SvdRoute route);
 // so B·A = Σ_i σ_i u_i v_iᵀ and the first k columns / rows give the best rank-k approximation with
 // √σ split evenly between the factors. ρ ≤ min(m, n, R) is the numerical rank: singular values at or
 // below the computation's own round-off bound (≈ max(m, n, R)·ε·‖B‖₂‖A‖₂, or the Gram route's error
-// bound) are dropped; an all-zero product has ρ = 0 (R × 0 and 0 × R transforms).
+// bound) are dropped; an all-zero product has ρ = 0 (R × 0 and 0 × R transforms). U and V are
+// orthonormal to 1e-7 (the Cholesky route; 1e-8 or better otherwise); products and truncations are exact
+// to ~ε·‖B‖‖A‖ either way.
 struct FactoredSvd {
   Eigen::VectorXd sigma;           // ρ singular values, descending
   Eigen::MatrixXd up_transform;    // R × ρ
