@@ -13,6 +13,12 @@
 
 namespace lorakit {
 
+// Memory a resize holds besides its per-thread working set (callers that schedule several resizes
+// budget with these): resized factors computed early in pass 1, and produced-but-unwritten tensors in
+// pass 2. Neither exceeds the output's size.
+inline constexpr std::uint64_t kResizeEarlyFactorBudget = std::uint64_t{96} << 20;
+inline constexpr std::uint64_t kResizeWriteBudget = std::uint64_t{64} << 20;
+
 struct ResizeOptions {
   RankMethod method = RankMethod::fixed;
   double param = 0.0;

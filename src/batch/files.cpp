@@ -14,6 +14,7 @@
 #include "lorakit/atomic_file.hpp"
 #include "lorakit/batch.hpp"
 #include "lorakit/error.hpp"
+#include "lorakit/resize.hpp"
 #include "lorakit/safetensors.hpp"
 
 namespace lorakit::batch {
@@ -21,10 +22,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::size_t kChunk = std::size_t{4} << 20;
-// Measured on the resize engine (peak RSS per thread ≈ 30 bytes per element of the largest factor;
-// its pass-2 write pipeline holds up to 64 MiB).
+// Measured on the resize engine: peak RSS per thread ≈ 30 bytes per element of the largest factor,
+// plus its early-factor and write budgets (lorakit/resize.hpp), each at most the output's size.
 constexpr std::uint64_t kBytesPerWorkingElement = 32;
-constexpr std::uint64_t kWriteBuffer = std::uint64_t{64} << 20;
 
 // Elements one thread works on for this tensor: a LoHa factor (".hada_") enters a face-splitting
 // product r times its own size (its Hadamard product is a LoRA of inner dimension r1·r2).
@@ -138,7 +138,8 @@ std::uint64_t estimate_peak_memory(const fs::path& input, unsigned threads) {
   } catch (const Error&) {
     return size;
   }
-  return std::min(size, kWriteBuffer) + std::uint64_t{std::max(1U, threads)} * kBytesPerWorkingElement * largest;
+  return std::min(size, kResizeEarlyFactorBudget) + std::min(size, kResizeWriteBudget) +
+         std::uint64_t{std::max(1U, threads)} * kBytesPerWorkingElement * largest;
 }
 
 }  // namespace lorakit::batch

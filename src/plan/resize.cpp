@@ -28,8 +28,6 @@
 namespace lorakit {
 namespace {
 
-constexpr std::uint64_t kWriteBudget = 64ull << 20;   // produced-but-unwritten bytes in pass 2
-constexpr std::uint64_t kEmitBudget = 96ull << 20;    // resized factors computed early in pass 1
 
 void validate(const ResizeOptions& options) {
   auto fail = [](const std::string& message) { throw Error(ErrorCode::invalid_argument, message); };
@@ -113,7 +111,7 @@ struct Job {
                   fmt::format("no LoRA/LyCORIS module among its {} tensors", reader.header().tensors.size()));
     }
     plans.resize(model.modules.size());
-    emitted.emplace(plans.size(), cache_emitted ? kEmitBudget : 0);
+    emitted.emplace(plans.size(), cache_emitted ? kResizeEarlyFactorBudget : 0);
     // Pass 1 counts modules, pass 2 tensors; the input's tensor count stands in until the output's is known.
     progress_total = plans.size() + reader.header().tensors.size();
     detail::parallel_for(
@@ -166,7 +164,7 @@ struct Job {
     detail::OrderedWriteJob job;
     job.count = order.size();
     job.threads = detail::resolve_threads(options.threads);
-    job.memory_budget = kWriteBudget;
+    job.memory_budget = kResizeWriteBudget;
     job.size_of = [&](std::size_t i) { return layout.tensors[i].nbytes(); };
     job.produce = [&](std::size_t i, std::vector<std::byte>& out) {
       out = detail::produce_tensor(reader, plans, *emitted, outputs[order[i]]);

@@ -303,9 +303,9 @@ TEST_F(BatchRunTest, EstimatedMemoryGrowsWithThreadsAndLargestTensor) {
   for (const TensorInfo& tensor : reader.header().tensors) {
     largest = std::max(largest, tensor.numel());
   }
-  ASSERT_LT(size, 64U << 20);
-  EXPECT_EQ(estimate_peak_memory(file, 1), size + 32 * largest);
-  EXPECT_EQ(estimate_peak_memory(file, 4), size + 4 * 32 * largest);
+  ASSERT_LT(size, 64U << 20);  // both the early-factor and the write budget are capped by the file size
+  EXPECT_EQ(estimate_peak_memory(file, 1), 2 * size + 32 * largest);
+  EXPECT_EQ(estimate_peak_memory(file, 4), 2 * size + 4 * 32 * largest);
   EXPECT_EQ(estimate_peak_memory(in() / "corrupt.safetensors", 4), 5000U);
   // LoHa: hada_w1_a (out, r) enters the face-splitting product r times over.
   const Reader loha(in() / "lyco" / "sd15_loha.safetensors");
@@ -315,7 +315,7 @@ TEST_F(BatchRunTest, EstimatedMemoryGrowsWithThreadsAndLargestTensor) {
     largest_loha = std::max(largest_loha, hada ? tensor.numel() * 4 : tensor.numel());  // rank 4
   }
   EXPECT_EQ(estimate_peak_memory(in() / "lyco" / "sd15_loha.safetensors", 1),
-            fs::file_size(in() / "lyco" / "sd15_loha.safetensors") + 32 * largest_loha);
+            2 * fs::file_size(in() / "lyco" / "sd15_loha.safetensors") + 32 * largest_loha);
 }
 
 TEST_F(BatchRunTest, ShardsAreDisjointAndTogetherDoEverything) {
