@@ -2,9 +2,11 @@
 // exact spectrum and keeps the small transforms of the chosen rank (and, up to a memory budget, the
 // resized factors themselves); the header can then be laid out exactly. Pass 2 streams the output in
 // order, re-reading the factors of modules whose resized factors were not kept.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <span>
 #include <string>
@@ -19,6 +21,7 @@
 #include "lorakit/resize.hpp"
 #include "lorakit/safetensors.hpp"
 #include "plan/emitted_cache.hpp"
+#include "plan/module_factors.hpp"
 #include "plan/module_plan.hpp"
 #include "plan/ordered_writer.hpp"
 #include "plan/output_plan.hpp"
@@ -77,6 +80,20 @@ auto naming_file(const std::filesystem::path& file, F&& body) {
   }
 }
 
+// Module indices by decreasing spectrum cost ((m + n)·R², MATH.md §1), so that no large module is left
+// to run alone at the end of pass 1.
+std::vector<std::size_t> largest_first(const std::vector<Module>& modules) {
+  std::vector<double> cost(modules.size());
+  for (std::size_t i = 0; i < modules.size(); ++i) {
+    const auto inner = static_cast<double>(detail::rank_bound(modules[i]));
+    cost[i] = static_cast<double>(modules[i].out_features() + modules[i].in_flat()) * inner * inner;
+  }
+  std::vector<std::size_t> order(modules.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return cost[a] > cost[b]; });
+  return order;
+}
+
 struct Job {
   const std::filesystem::path& input;
   const ResizeOptions& options;
@@ -114,9 +131,11 @@ struct Job {
     emitted.emplace(plans.size(), cache_emitted ? kResizeEarlyFactorBudget : 0);
     // Pass 1 counts modules, pass 2 tensors; the input's tensor count stands in until the output's is known.
     progress_total = plans.size() + reader.header().tensors.size();
+    const std::vector<std::size_t> order = largest_first(model.modules);
     detail::parallel_for(
         plans.size(), detail::resolve_threads(options.threads),
-        [&](std::size_t i) {
+        [&](std::size_t n) {
+          const std::size_t i = order[n];
           detail::ProductFactors loaded;
           plans[i] = detail::plan_module(reader, model.modules[i], options, &loaded);
           emitted->offer(i, reader, plans[i], loaded, options);
