@@ -72,8 +72,12 @@ Eigen::MatrixXd gram_of_rows(const MatrixRM& A) {  // AAᵀ, lower triangle
 
 // The symmetric 1-norm (max column sum) of a Gram held in its lower triangle: ≥ its 2-norm, ‖X‖₂².
 double gram_norm_bound(const Eigen::MatrixXd& gram) {
-  const Eigen::MatrixXd full = gram.selfadjointView<Eigen::Lower>();
-  return full.cwiseAbs().colwise().sum().maxCoeff();
+  double largest = 0.0;
+  for (Eigen::Index j = 0; j < gram.cols(); ++j) {  // column j = row j left of the diagonal + column j below
+    const Eigen::Index below = gram.rows() - j;
+    largest = std::max(largest, gram.row(j).head(j).cwiseAbs().sum() + gram.col(j).tail(below).cwiseAbs().sum());
+  }
+  return largest;
 }
 
 // A factor X as Q·Lᵀ, from the Cholesky factor of its Gram XᵀX = L·Lᵀ.
@@ -259,18 +263,23 @@ void check_finite(const Eigen::MatrixXd& gram) {
   }
 }
 
-// The squared core is tried once, on the better-conditioned root: the spectrum it must resolve is B·A's
-// whichever factor it is rooted on.
+// The squared core is tried on down's root first (trained up factors start at zero and are the more often
+// ill-conditioned), then on up's when that is better conditioned; a spectrum too wide for it fails on
+// either, and goes to the Gram route.
 std::optional<FactoredSvd> gram_routes(const Eigen::MatrixXd& gram_b, const Eigen::MatrixXd& gram_a,
                                        double dims) {
   const std::optional<CholeskyRoot> a = cholesky_root(gram_a);
+  if (a) {
+    if (auto result = squared_core_route(*a, gram_b, gram_norm_bound(gram_b), dims)) return result;
+  }
   const std::optional<CholeskyRoot> b = cholesky_root(gram_b);
-  if (!a && !b) return std::nullopt;
-  const bool on_down = a && (!b || a->condition <= b->condition);
-  std::optional<FactoredSvd> squared =
-      on_down ? squared_core_route(*a, gram_b, b ? b->norm_squared : gram_norm_bound(gram_b), dims)
-              : squared_core_route_on_up(*b, gram_a, a ? a->norm_squared : gram_norm_bound(gram_a), dims);
-  if (squared || !a || !b) return squared;
+  if (!b) return std::nullopt;
+  if (!a || b->condition < a->condition) {
+    if (auto result = squared_core_route_on_up(*b, gram_a, a ? a->norm_squared : gram_norm_bound(gram_a), dims)) {
+      return result;
+    }
+  }
+  if (!a) return std::nullopt;
   return gram_route(*b, *a, dims);
 }
 
