@@ -1,21 +1,11 @@
 #include "plan/emitted_cache.hpp"
 
-#include <span>
 #include <utility>
 
 #include "lorakit/dtype.hpp"
 #include "plan/output_plan.hpp"
 
 namespace lorakit::detail {
-namespace {
-
-std::vector<std::byte> encoded(const MatrixRM& matrix, DType dtype) {
-  std::vector<std::byte> bytes(static_cast<std::size_t>(matrix.size()) * (dtype_bits(dtype) / 8));
-  encode(dtype, std::span<const double>(matrix.data(), static_cast<std::size_t>(matrix.size())), bytes);
-  return bytes;
-}
-
-}  // namespace
 
 EmittedCache::EmittedCache(std::size_t plans, std::uint64_t budget) : entries_(plans), remaining_(budget) {}
 
@@ -33,15 +23,14 @@ void EmittedCache::offer(std::size_t index, const Reader& reader, const ModulePl
   } while (!remaining_.compare_exchange_weak(available, available - bytes, std::memory_order_relaxed));
 
   Entry& entry = entries_[index];
-  entry.up = encoded(emit_up(reader, plan, &loaded), up_dtype);
-  entry.down = encoded(emit_down(reader, plan, &loaded), down_dtype);
-  entry.cached = true;
+  entry.up = encode_factor(emit_up(reader, plan, &loaded), up_dtype);
+  entry.down = encode_factor(emit_down(reader, plan, &loaded), down_dtype);
 }
 
 std::optional<std::vector<std::byte>> EmittedCache::take(std::size_t index, bool up) {
   Entry& entry = entries_[index];
   std::vector<std::byte>& bytes = up ? entry.up : entry.down;
-  if (!entry.cached || bytes.empty()) return std::nullopt;
+  if (bytes.empty()) return std::nullopt;  // not cached, or already taken
   return std::exchange(bytes, {});
 }
 

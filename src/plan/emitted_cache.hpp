@@ -24,10 +24,9 @@ class EmittedCache {
   std::optional<std::vector<std::byte>> take(std::size_t index, bool up);
 
  private:
-  struct Entry {
+  struct Entry {  // both empty unless cached
     std::vector<std::byte> up;
     std::vector<std::byte> down;
-    bool cached = false;
   };
   std::vector<Entry> entries_;
   std::atomic<std::uint64_t> remaining_;

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "lorakit/dtype.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/rank_policy.hpp"
 #include "plan/module_factors.hpp"
@@ -199,6 +200,13 @@ MatrixRM emit_up(const Reader& reader, const ModulePlan& plan, const ProductFact
 }
 MatrixRM emit_down(const Reader& reader, const ModulePlan& plan, const ProductFactors* loaded) {
   return emit_side(reader, plan, false, loaded);
+}
+
+std::vector<std::byte> encode_factor(const MatrixRM& factor, DType dtype) {
+  const auto count = static_cast<std::size_t>(factor.size());
+  std::vector<std::byte> bytes(count * (dtype_bits(dtype) / 8));
+  encode(dtype, std::span<const double>(factor.data(), count), bytes);
+  return bytes;
 }
 
 }  // namespace lorakit::detail

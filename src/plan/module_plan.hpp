@@ -2,6 +2,7 @@
 // Pass 1 of a resize: one module's exact spectrum, its chosen rank, and what will be written.
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "lorakit/adapter.hpp"
 #include "lorakit/resize.hpp"
@@ -33,5 +34,8 @@ ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeO
 // so the two halves of a module can be produced independently; `loaded` (from plan_module) spares the read.
 MatrixRM emit_up(const Reader& reader, const ModulePlan& plan, const ProductFactors* loaded = nullptr);
 MatrixRM emit_down(const Reader& reader, const ModulePlan& plan, const ProductFactors* loaded = nullptr);
+
+// An emitted factor's bytes in the output dtype.
+std::vector<std::byte> encode_factor(const MatrixRM& factor, DType dtype);
 
 }  // namespace lorakit::detail

@@ -3,37 +3,31 @@
 #include "lorakit/dtype.hpp"
 
 namespace lorakit::detail {
-namespace {
-
-void encode_matrix(DType dtype, const MatrixRM& matrix, std::span<std::byte> dst) {
-  encode(dtype, std::span<const double>(matrix.data(), static_cast<std::size_t>(matrix.size())), dst);
-}
-
-}  // namespace
 
 std::vector<std::byte> produce_tensor(const Reader& reader, const std::vector<ModulePlan>& plans,
                                       EmittedCache& cache, const OutputTensor& tensor) {
-  const bool up = tensor.source == OutputTensor::Source::factor_up;
-  if (up || tensor.source == OutputTensor::Source::factor_down) {
-    if (auto cached = cache.take(tensor.plan, up)) return std::move(*cached);
-  }
-  std::vector<std::byte> bytes(tensor.spec.nbytes());
+  std::vector<std::byte> bytes;
   switch (tensor.source) {
     case OutputTensor::Source::copy:
+      bytes.resize(tensor.spec.nbytes());
       reader.read(*tensor.input, bytes);
       break;
     case OutputTensor::Source::convert:
+      bytes.resize(tensor.spec.nbytes());
       encode(tensor.spec.dtype, reader.read_doubles(*tensor.input), bytes);
       break;
     case OutputTensor::Source::scalar: {
+      bytes.resize(tensor.spec.nbytes());
       const double value[1] = {tensor.value};
       encode(tensor.spec.dtype, value, bytes);
       break;
     }
     case OutputTensor::Source::factor_up:
     case OutputTensor::Source::factor_down: {
+      const bool up = tensor.source == OutputTensor::Source::factor_up;
+      if (auto cached = cache.take(tensor.plan, up)) return std::move(*cached);
       const ModulePlan& plan = plans[tensor.plan];
-      encode_matrix(tensor.spec.dtype, up ? emit_up(reader, plan) : emit_down(reader, plan), bytes);
+      bytes = encode_factor(up ? emit_up(reader, plan) : emit_down(reader, plan), tensor.spec.dtype);
       break;
     }
   }
