@@ -77,7 +77,10 @@ ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeO
   const bool lycoris = is_lycoris(module.kind);
   report.old_rank = lycoris ? rank_bound(module) : module.rank;
   if (module.is_dora()) report.note = "approximate (DoRA): magnitude kept, base weight needed to be exact";
-  if (loha_is_dense(module)) report.note = "dense SVD: the LoHa's r1·r2 is at least min(out, in)";
+  if (loha_is_dense(module)) {  // beside the DoRA note, which a LoHa with dora_scale also needs
+    if (!report.note.empty()) report.note += "; ";
+    report.note += "dense SVD: the LoHa's r1·r2 is at least min(out, in)";
+  }
 
   if (lycoris && options.keep_lycoris) {
     keep_original(plan, ModuleOutcome::kept, "--keep-lycoris");
