@@ -76,8 +76,16 @@ std::uint64_t count_nonfinite(std::span<const double> values) {
 }
 
 // ΔW/scale of a LoHa formed densely, (B₁A₁) ⊙ (B₂A₂), as the product of itself and an identity on its
-// shorter side: inner dimension min(m, n) instead of r₁·r₂.
+// shorter side: inner dimension min(m, n) instead of r₁·r₂. The identity side alone reads nothing.
 ProductFactors dense_loha(const Reader& reader, const Module& module, std::uint64_t& nonfinite, Side side) {
+  const auto m = static_cast<Eigen::Index>(module.out_features());
+  const auto n = static_cast<Eigen::Index>(module.in_flat());
+  const bool identity_up = m <= n;
+  ProductFactors result;
+  if (identity_up && side != Side::down) result.up = MatrixRM::Identity(m, m);
+  if (!identity_up && side != Side::up) result.down = MatrixRM::Identity(n, n);
+  if (side == (identity_up ? Side::up : Side::down)) return result;
+
   const ProductFactors first =
       loha_term(reader, module, Role::hada_w1_a, Role::hada_w1_b, Role::hada_t1, Side::both, nonfinite);
   const ProductFactors second =
@@ -86,11 +94,7 @@ ProductFactors dense_loha(const Reader& reader, const Module& module, std::uint6
   check_inner(module, second);
   MatrixRM delta = first.up * first.down;
   delta.array() *= (second.up * second.down).array();
-  ProductFactors result;
-  const bool identity_up = delta.rows() <= delta.cols();
-  const auto identity = [](Eigen::Index n) -> MatrixRM { return MatrixRM::Identity(n, n); };
-  if (side != Side::down) result.up = identity_up ? identity(delta.rows()) : delta;
-  if (side != Side::up) result.down = identity_up ? std::move(delta) : identity(delta.cols());
+  (identity_up ? result.down : result.up) = std::move(delta);
   return result;
 }
 
