@@ -4,6 +4,7 @@
 // modules). Shape mismatches throw Error(adapter_shape_mismatch); non-finite factors throw
 // Error(numeric_failure). Messages carry no file/tensor names: callers add them.
 #include <cstddef>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -17,9 +18,9 @@ using MatrixRM = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 enum class SvdRoute { cholesky, gram, qr };
 const char* svd_route_name(SvdRoute route);
 
-// SVD of B·A (B: m×R, A: R×n) as small transforms on the factors:
-//   B · up_transform   = U_ρ · diag(√σ)       (m × ρ)
-//   down_transform · A = diag(√σ) · V_ρᵀ      (ρ × n)
+// SVD of B·A (B: m×R, A: R×n) as small transforms on the factors, for its first d ≤ ρ directions:
+//   B · up_transform   = U_d · diag(√σ)       (m × d)
+//   down_transform · A = diag(√σ) · V_dᵀ      (d × n)
 // so B·A = Σ_i σ_i u_i v_iᵀ and the first k columns / rows give the best rank-k approximation with
 // √σ split evenly between the factors. ρ ≤ min(m, n, R) is the numerical rank: singular values at or
 // below the computation's own round-off bound (≈ max(m, n, R)·ε·‖B‖₂‖A‖₂, or the Gram route's error
@@ -28,19 +29,25 @@ const char* svd_route_name(SvdRoute route);
 // to ~ε·‖B‖‖A‖ either way.
 struct FactoredSvd {
   Eigen::VectorXd sigma;           // ρ singular values, descending
-  Eigen::MatrixXd up_transform;    // R × ρ
-  Eigen::MatrixXd down_transform;  // ρ × R
+  Eigen::MatrixXd up_transform;    // R × d
+  Eigen::MatrixXd down_transform;  // d × R
   SvdRoute route = SvdRoute::cholesky;  // the cheapest route whose error bound was small enough
   std::size_t rank() const { return static_cast<std::size_t>(sigma.size()); }
-  // Keeps only the first k directions; k ≥ rank() keeps all (a product has no more than ρ directions).
+  std::size_t directions() const { return static_cast<std::size_t>(up_transform.cols()); }
+  // Keeps only the first k singular values and directions; k beyond them keeps all there are.
   void truncate(std::size_t k);
 };
+
+// How many leading directions a caller needs, chosen once all of σ is known (transforms for the rest
+// would cost ~r³ and be thrown away). factored_svd calls it exactly once, with the final σ (maybe empty).
+using DirectionsWanted = std::function<std::size_t(const Eigen::VectorXd& sigma)>;
 
 // Cholesky route in float64 (BᵀB, AAᵀ, one Cholesky factor, one r×r symmetric eigen-decomposition); the
 // Gram route (both Cholesky factors and the SVD of their r×r core) when the spectrum is wider than the
 // first resolves (σ_min ≲ 4.7e-5·σ₁); the QR route when the Grams cannot resolve the factors —
 // rank-deficient or ill-conditioned factors, or factors that nearly cancel (σ₁(BA) ≪ ‖B‖‖A‖).
-FactoredSvd factored_svd(const MatrixRM& B, const MatrixRM& A);
+// d = min(ρ, wanted(σ)), or ρ without `wanted`.
+FactoredSvd factored_svd(const MatrixRM& B, const MatrixRM& A, const DirectionsWanted& wanted = {});
 
 // Tucker fold (MATH.md §3): mid (r_a × r_b × kh × kw [× kt], flattened row-major as r_a × r_b × K)
 // and down (r_b × in) give down' (r_a × in·K) with down'[a, i·K + s] = Σ_b mid[a, b, s] · down[b, i]

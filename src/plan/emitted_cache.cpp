@@ -23,8 +23,8 @@ void EmittedCache::offer(std::size_t index, const Reader& reader, const ModulePl
   } while (!remaining_.compare_exchange_weak(available, available - bytes, std::memory_order_relaxed));
 
   Entry& entry = entries_[index];
-  entry.up = encode_factor(emit_up(reader, plan, &loaded), up_dtype);
-  entry.down = encode_factor(emit_down(reader, plan, &loaded), down_dtype);
+  entry.up = emit_factor(reader, plan, Side::up, up_dtype, &loaded);
+  entry.down = emit_factor(reader, plan, Side::down, down_dtype, &loaded);
 }
 
 std::optional<std::vector<std::byte>> EmittedCache::take(std::size_t index, bool up) {

@@ -62,6 +62,29 @@ void fill_retention(ModulePlan& plan, std::span<const double> sigma, std::uint64
   plan.report.energy = energy * scale * scale;
 }
 
+// What pass 1 does with a module, from its spectrum alone: resize it to `rank`, or keep it.
+struct RankDecision {
+  ModuleOutcome outcome = ModuleOutcome::resized;
+  std::uint64_t rank = 0;  // the rank written when resized
+  std::string note;        // why it is kept, when that needs saying
+};
+
+RankDecision decide_rank(const Module& module, const ResizeOptions& options, std::span<const double> sigma,
+                         std::uint64_t old_rank) {
+  const bool lycoris = is_lycoris(module.kind);
+  const std::uint64_t full_dim = std::min(module.out_features(), module.in_flat());
+  const RankRule rule = rank_rule_for(options, module.has_kernel());
+  const std::uint64_t k = choose_rank(sigma, full_dim, old_rank, rule);
+  if (!lycoris && k >= module.rank) return {ModuleOutcome::unchanged, 0, {}};
+  const std::uint64_t lora_values = std::min(k, old_rank) * (module.out_features() + module.in_flat());
+  if (lycoris && !options.to_lora && lora_values >= stored_factor_values(module)) {
+    return {ModuleOutcome::kept, 0,
+            fmt::format("kept as {}: its LoRA form at rank {} would hold {} values, it holds {}",
+                        module_kind_name(module.kind), k, lora_values, stored_factor_values(module))};
+  }
+  return {ModuleOutcome::resized, std::max<std::uint64_t>(1, std::min(k, old_rank)), {}};
+}
+
 }  // namespace
 
 ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeOptions& options,
@@ -87,6 +110,11 @@ ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeO
     return plan;
   }
 
+  std::optional<RankDecision> decision;
+  auto decide = [&](const Eigen::VectorXd& sigma) {
+    decision = decide_rank(module, options, as_span(sigma), report.old_rank);
+    return decision->outcome == ModuleOutcome::resized ? decision->rank : 0;
+  };
   Eigen::VectorXd sigma;
   std::uint64_t nonfinite = 0;
   if (module.kind == ModuleKind::lokr) {
@@ -97,11 +125,13 @@ ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeO
     if (nonfinite == 0) {
       plan.kron = kron_svd(factor_svd(factors.w1), factor_svd(factors.w2));
       sigma = plan.kron->sigma;
+      decide(sigma);
     }
   } else {
     ProductFactors factors = load_product(reader, module, nonfinite);
     if (nonfinite == 0) {
-      plan.product = factored_svd(factors.up, factors.down);
+      // Only the directions that will be written get singular vectors.
+      plan.product = factored_svd(factors.up, factors.down, decide);
       sigma = plan.product->sigma;
       if (loaded != nullptr) *loaded = std::move(factors);
     }
@@ -114,26 +144,13 @@ ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeO
     return plan;
   }
 
-  const std::uint64_t full_dim = std::min(module.out_features(), module.in_flat());
-  const RankRule rule = rank_rule_for(options, module.has_kernel());
-  const std::uint64_t k = choose_rank(as_span(sigma), full_dim, report.old_rank, rule);
-
-  if (!lycoris && k >= module.rank) {
-    fill_retention(plan, as_span(sigma), module.rank, module.scale);
-    keep_original(plan, ModuleOutcome::unchanged, report.note);
-    return plan;
-  }
-  const std::uint64_t lora_values = std::min(k, report.old_rank) * (module.out_features() + module.in_flat());
-  if (lycoris && !options.to_lora && lora_values >= stored_factor_values(module)) {
+  if (decision->outcome != ModuleOutcome::resized) {
     fill_retention(plan, as_span(sigma), report.old_rank, module.scale);
-    keep_original(plan, ModuleOutcome::kept,
-                  fmt::format("kept as {}: its LoRA form at rank {} would hold {} values, it holds {}",
-                              report.kind, k, lora_values, stored_factor_values(module)));
+    keep_original(plan, decision->outcome, decision->note.empty() ? report.note : decision->note);
     return plan;
   }
-
   plan.emit_lora = true;
-  plan.rank = std::max<std::uint64_t>(1, std::min(k, report.old_rank));
+  plan.rank = decision->rank;
   const auto kept = static_cast<std::size_t>(std::min<std::uint64_t>(plan.rank, sigma.size()));
   if (plan.product) plan.product->truncate(kept);
   fill_retention(plan, as_span(sigma), plan.rank, module.scale);
@@ -173,12 +190,12 @@ MatrixRM emit_side(const Reader& reader, const ModulePlan& plan, bool up, const 
     } else {
       out.topRows(kept) = kron_down;
     }
-  } else if (plan.product && plan.product->rank() > 0) {
+  } else if (plan.product && plan.product->directions() > 0) {
     std::uint64_t nonfinite = 0;
     ProductFactors read;
     if (loaded == nullptr) read = load_product(reader, module, nonfinite, up ? Side::up : Side::down);
     const ProductFactors& factors = loaded != nullptr ? *loaded : read;
-    kept = static_cast<Eigen::Index>(plan.product->rank());
+    kept = static_cast<Eigen::Index>(plan.product->directions());
     if (up) {
       out.leftCols(kept).noalias() = factors.up * plan.product->up_transform;
     } else {
@@ -198,14 +215,9 @@ MatrixRM emit_side(const Reader& reader, const ModulePlan& plan, bool up, const 
 
 }  // namespace
 
-MatrixRM emit_up(const Reader& reader, const ModulePlan& plan, const ProductFactors* loaded) {
-  return emit_side(reader, plan, true, loaded);
-}
-MatrixRM emit_down(const Reader& reader, const ModulePlan& plan, const ProductFactors* loaded) {
-  return emit_side(reader, plan, false, loaded);
-}
-
-std::vector<std::byte> encode_factor(const MatrixRM& factor, DType dtype) {
+std::vector<std::byte> emit_factor(const Reader& reader, const ModulePlan& plan, Side side, DType dtype,
+                                   const ProductFactors* loaded) {
+  const MatrixRM factor = emit_side(reader, plan, side == Side::up, loaded);
   const auto count = static_cast<std::size_t>(factor.size());
   std::vector<std::byte> bytes(count * (dtype_bits(dtype) / 8));
   encode(dtype, std::span<const double>(factor.data(), count), bytes);

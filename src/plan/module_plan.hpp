@@ -29,13 +29,11 @@ struct ModulePlan {
 ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeOptions& options,
                        ProductFactors* loaded = nullptr);
 
-// One written factor of an emit_lora plan: up (out × rank) or down (rank × in_flat) of the unscaled
-// product truncated to `rank`, √σ split evenly, times factor_scale. Each reads only what it needs,
-// so the two halves of a module can be produced independently; `loaded` (from plan_module) spares the read.
-MatrixRM emit_up(const Reader& reader, const ModulePlan& plan, const ProductFactors* loaded = nullptr);
-MatrixRM emit_down(const Reader& reader, const ModulePlan& plan, const ProductFactors* loaded = nullptr);
-
-// An emitted factor's bytes in the output dtype.
-std::vector<std::byte> encode_factor(const MatrixRM& factor, DType dtype);
+// One written factor of an emit_lora plan, in `dtype`: up (out × rank) or down (rank × in_flat) of the
+// unscaled product truncated to `rank`, √σ split evenly, times factor_scale. Each reads only what it
+// needs, so the two halves of a module can be produced independently; `loaded` (from plan_module) spares
+// the read.
+std::vector<std::byte> emit_factor(const Reader& reader, const ModulePlan& plan, Side side, DType dtype,
+                                   const ProductFactors* loaded = nullptr);
 
 }  // namespace lorakit::detail

@@ -27,7 +27,7 @@ std::vector<std::byte> produce_tensor(const Reader& reader, const std::vector<Mo
       const bool up = tensor.source == OutputTensor::Source::factor_up;
       if (auto cached = cache.take(tensor.plan, up)) return std::move(*cached);
       const ModulePlan& plan = plans[tensor.plan];
-      bytes = encode_factor(up ? emit_up(reader, plan) : emit_down(reader, plan), tensor.spec.dtype);
+      bytes = emit_factor(reader, plan, up ? Side::up : Side::down, tensor.spec.dtype);
       break;
     }
   }

@@ -50,9 +50,16 @@ constexpr double kAcceptance = 1e-8;
 // uses stay exact to ~ε·‖B‖‖A‖ whatever the vectors' orthonormality.
 constexpr double kSquaredOrthogonality = 1e-7;
 
-FactoredSvd empty_svd(Eigen::Index inner) {
+// The number of directions to compute: what the caller wants, at most all ρ of σ.
+Eigen::Index wanted_directions(const Eigen::VectorXd& sigma, const DirectionsWanted& wanted) {
+  if (!wanted) return sigma.size();
+  return std::min(static_cast<Eigen::Index>(wanted(sigma)), sigma.size());
+}
+
+FactoredSvd empty_svd(Eigen::Index inner, const DirectionsWanted& wanted) {
   FactoredSvd result;
   result.sigma.resize(0);
+  wanted_directions(result.sigma, wanted);  // the caller decides on an empty spectrum too
   result.up_transform.resize(inner, 0);
   result.down_transform.resize(0, inner);
   return result;
@@ -111,7 +118,8 @@ std::optional<CholeskyRoot> cholesky_root(const Eigen::MatrixXd& gram) {
 // Cholesky route rooted on A (see the top of the file). Empty when the squared core cannot resolve the
 // smallest singular value to 1e-8·σ₁, or U would not be orthonormal enough.
 std::optional<FactoredSvd> squared_core_route(const CholeskyRoot& a, const Eigen::MatrixXd& gram_b,
-                                              double norm_b_squared, double dims) {
+                                              double norm_b_squared, double dims,
+                                              const DirectionsWanted& wanted) {
   const Eigen::MatrixXd& L = a.L;
   const Eigen::MatrixXd gram_b_times_l = gram_b.selfadjointView<Eigen::Lower>() * L;
   const Eigen::MatrixXd m = L.transpose().triangularView<Eigen::Upper>() * gram_b_times_l;
@@ -132,12 +140,13 @@ std::optional<FactoredSvd> squared_core_route(const CholeskyRoot& a, const Eigen
   const double square_error = c * kEpsilon * norm_product_squared / sigma(sigma.size() - 1);
   if (root_error + square_error > kAcceptance * sigma(0)) return std::nullopt;
 
-  const Eigen::MatrixXd w = eigen.eigenvectors().rowwise().reverse();
-  const Eigen::VectorXd sqrt_sigma = sigma.cwiseSqrt();
+  const Eigen::Index d = wanted_directions(sigma, wanted);
+  const Eigen::MatrixXd w = eigen.eigenvectors().rowwise().reverse().leftCols(d);
+  const Eigen::VectorXd sqrt_sigma = sigma.head(d).cwiseSqrt();
   FactoredSvd result;
   result.route = SvdRoute::cholesky;
   result.sigma = sigma;
-  result.up_transform = L * (w * sqrt_sigma.cwiseInverse().asDiagonal());
+  result.up_transform = L.triangularView<Eigen::Lower>() * (w * sqrt_sigma.cwiseInverse().asDiagonal());
   // Σ^{½} Wᵀ L⁻¹ = (L⁻ᵀ W Σ^{½})ᵀ
   result.down_transform =
       L.transpose().triangularView<Eigen::Upper>().solve(w * sqrt_sigma.asDiagonal()).transpose();
@@ -146,8 +155,9 @@ std::optional<FactoredSvd> squared_core_route(const CholeskyRoot& a, const Eigen
 
 // The same route rooted on B: the SVD of (B·A)ᵀ = Aᵀ·Bᵀ with its transforms swapped back.
 std::optional<FactoredSvd> squared_core_route_on_up(const CholeskyRoot& b, const Eigen::MatrixXd& gram_a,
-                                                    double norm_a_squared, double dims) {
-  auto transposed = squared_core_route(b, gram_a, norm_a_squared, dims);
+                                                    double norm_a_squared, double dims,
+                                                    const DirectionsWanted& wanted) {
+  auto transposed = squared_core_route(b, gram_a, norm_a_squared, dims, wanted);
   if (!transposed) return std::nullopt;
   FactoredSvd result;
   result.route = SvdRoute::cholesky;
@@ -172,7 +182,8 @@ CoreSvd core_svd(const Eigen::MatrixXd& core, double noise_floor) {
 
 // Gram route (see the top of the file). Empty when its error bound is not small against σ₁: factors
 // that nearly cancel (σ₁(BA) ≪ ‖B‖‖A‖).
-std::optional<FactoredSvd> gram_route(const CholeskyRoot& b, const CholeskyRoot& a, double dims) {
+std::optional<FactoredSvd> gram_route(const CholeskyRoot& b, const CholeskyRoot& a, double dims,
+                                      const DirectionsWanted& wanted) {
   // Each root perturbs its factor by ≲ c·ε·κ·‖X‖ (Gram summation ~√dims·ε, Cholesky ~r·ε, relative to
   // ‖X‖²), moving every σ of B·A by ≲ c·ε·(κ_B + κ_A)·‖B‖‖A‖.
   const double c = static_cast<double>(b.L.rows()) + std::sqrt(dims);
@@ -181,13 +192,15 @@ std::optional<FactoredSvd> gram_route(const CholeskyRoot& b, const CholeskyRoot&
   const CoreSvd core = core_svd(b.L.transpose() * a.L, error_bound);
   if (core.sigma.size() == 0 || error_bound > kAcceptance * core.sigma(0)) return std::nullopt;
 
-  const Eigen::VectorXd sqrt_sigma = core.sigma.cwiseSqrt();
+  const Eigen::Index d = wanted_directions(core.sigma, wanted);
+  const Eigen::VectorXd sqrt_sigma = core.sigma.head(d).cwiseSqrt();
   FactoredSvd result;
   result.route = SvdRoute::gram;
   result.sigma = core.sigma;
-  result.up_transform = b.L.transpose().triangularView<Eigen::Upper>().solve(core.U * sqrt_sigma.asDiagonal());
+  result.up_transform =
+      b.L.transpose().triangularView<Eigen::Upper>().solve(core.U.leftCols(d) * sqrt_sigma.asDiagonal());
   result.down_transform =
-      a.L.transpose().triangularView<Eigen::Upper>().solve(core.V * sqrt_sigma.asDiagonal()).transpose();
+      a.L.transpose().triangularView<Eigen::Upper>().solve(core.V.leftCols(d) * sqrt_sigma.asDiagonal()).transpose();
   return result;
 }
 
@@ -228,22 +241,23 @@ QrRoot qr_root(Eigen::MatrixXd& factor) {
   return root;
 }
 
-FactoredSvd qr_route(const MatrixRM& B, const MatrixRM& A) {
+FactoredSvd qr_route(const MatrixRM& B, const MatrixRM& A, const DirectionsWanted& wanted) {
   Eigen::MatrixXd b_copy = B;              // m × R, column-major for the in-place QR
   Eigen::MatrixXd a_copy = A.transpose();  // n × R
   const QrRoot b = qr_root(b_copy);
   const QrRoot a = qr_root(a_copy);
-  if (b.rank() == 0 || a.rank() == 0) return empty_svd(B.cols());
+  if (b.rank() == 0 || a.rank() == 0) return empty_svd(B.cols(), wanted);
   // B·A = Q_Bρ·(y_B·y_Aᵀ)·Q_Aρᵀ. Householder QR is backward stable: each computed σ is off by
   // ≲ max(m, n, R)·ε·‖B‖‖A‖ in absolute terms, so values at or below that are zero to working precision.
   const double dims = static_cast<double>(std::max({B.rows(), A.cols(), B.cols()}));
   const CoreSvd core = core_svd(b.y * a.y.transpose(), dims * kEpsilon * b.y.norm() * a.y.norm());
-  const Eigen::VectorXd sqrt_sigma = core.sigma.cwiseSqrt();
+  const Eigen::Index d = wanted_directions(core.sigma, wanted);
+  const Eigen::VectorXd sqrt_sigma = core.sigma.head(d).cwiseSqrt();
   FactoredSvd result;
   result.route = SvdRoute::qr;
   result.sigma = core.sigma;
-  result.up_transform = b.transform(core.U * sqrt_sigma.asDiagonal());
-  result.down_transform = a.transform(core.V * sqrt_sigma.asDiagonal()).transpose();
+  result.up_transform = b.transform(core.U.leftCols(d) * sqrt_sigma.asDiagonal());
+  result.down_transform = a.transform(core.V.leftCols(d) * sqrt_sigma.asDiagonal()).transpose();
   return result;
 }
 
@@ -267,20 +281,19 @@ void check_finite(const Eigen::MatrixXd& gram) {
 // ill-conditioned), then on up's when that is better conditioned; a spectrum too wide for it fails on
 // either, and goes to the Gram route.
 std::optional<FactoredSvd> gram_routes(const Eigen::MatrixXd& gram_b, const Eigen::MatrixXd& gram_a,
-                                       double dims) {
+                                       double dims, const DirectionsWanted& wanted) {
   const std::optional<CholeskyRoot> a = cholesky_root(gram_a);
   if (a) {
-    if (auto result = squared_core_route(*a, gram_b, gram_norm_bound(gram_b), dims)) return result;
+    if (auto result = squared_core_route(*a, gram_b, gram_norm_bound(gram_b), dims, wanted)) return result;
   }
   const std::optional<CholeskyRoot> b = cholesky_root(gram_b);
   if (!b) return std::nullopt;
   if (!a || b->condition < a->condition) {
-    if (auto result = squared_core_route_on_up(*b, gram_a, a ? a->norm_squared : gram_norm_bound(gram_a), dims)) {
-      return result;
-    }
+    const double norm_a_squared = a ? a->norm_squared : gram_norm_bound(gram_a);
+    if (auto result = squared_core_route_on_up(*b, gram_a, norm_a_squared, dims, wanted)) return result;
   }
   if (!a) return std::nullopt;
-  return gram_route(*b, *a, dims);
+  return gram_route(*b, *a, dims, wanted);
 }
 
 }  // namespace
@@ -297,25 +310,26 @@ const char* svd_route_name(SvdRoute route) {
 void FactoredSvd::truncate(std::size_t k) {
   const Eigen::Index keep = std::min(static_cast<Eigen::Index>(k), sigma.size());
   sigma.conservativeResize(keep);
-  up_transform.conservativeResize(Eigen::NoChange, keep);
-  down_transform.conservativeResize(keep, Eigen::NoChange);
+  const Eigen::Index kept_directions = std::min(keep, up_transform.cols());
+  up_transform.conservativeResize(Eigen::NoChange, kept_directions);
+  down_transform.conservativeResize(kept_directions, Eigen::NoChange);
 }
 
-FactoredSvd factored_svd(const MatrixRM& B, const MatrixRM& A) {
+FactoredSvd factored_svd(const MatrixRM& B, const MatrixRM& A, const DirectionsWanted& wanted) {
   check_shapes(B, A);
   const Eigen::Index inner = B.cols();
-  if (inner == 0 || B.rows() == 0 || A.cols() == 0) return empty_svd(inner);
+  if (inner == 0 || B.rows() == 0 || A.cols() == 0) return empty_svd(inner, wanted);
 
   const Eigen::MatrixXd gram_b = gram_of_columns(B);
   const Eigen::MatrixXd gram_a = gram_of_rows(A);
   check_finite(gram_b);
   check_finite(gram_a);
   if (gram_b.diagonal().maxCoeff() == 0.0 || gram_a.diagonal().maxCoeff() == 0.0) {
-    return empty_svd(inner);  // an all-zero factor
+    return empty_svd(inner, wanted);  // an all-zero factor
   }
   const double dims = static_cast<double>(std::max(B.rows(), A.cols()));
-  if (auto result = gram_routes(gram_b, gram_a, dims)) return std::move(*result);
-  return qr_route(B, A);
+  if (auto result = gram_routes(gram_b, gram_a, dims, wanted)) return std::move(*result);
+  return qr_route(B, A, wanted);
 }
 
 }  // namespace lorakit

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <random>
 #include <utility>
+#include <vector>
 
 #include <Eigen/Eigenvalues>
 #include <Eigen/SVD>
@@ -294,6 +295,58 @@ TEST(FactoredSvd, TruncateKeepsTheLeadingDirections) {
   EXPECT_EQ(cut.down_transform, full.down_transform.topRows(2));
   cut.truncate(5);  // more than it has: unchanged
   EXPECT_EQ(cut.rank(), 2u);
+}
+
+// One factor pair per route, as the route tests above build them.
+std::vector<std::pair<MatrixRM, MatrixRM>> one_case_per_route(std::mt19937_64& rng) {
+  const Eigen::VectorXd wide = log_spaced(10, 1e-6);
+  const Eigen::MatrixXd Q = random_orthonormal(10, 10, rng);
+  const MatrixRM gram_up = random_orthonormal(50, 10, rng) * wide.cwiseSqrt().asDiagonal() * Q;
+  const MatrixRM gram_down = Q.transpose() * wide.cwiseSqrt().asDiagonal() * random_orthonormal(36, 10, rng).transpose();
+  const MatrixRM qr_up = random_orthonormal(40, 10, rng) * wide.asDiagonal() * random_orthonormal(10, 10, rng);
+  return {{random_matrix(48, 10, rng), random_matrix(10, 40, rng)},
+          {gram_up, gram_down},
+          {qr_up, random_orthonormal(30, 10, rng).transpose()}};
+}
+
+TEST(FactoredSvd, OnlyTheWantedDirectionsGetTransforms) {
+  std::mt19937_64 rng(16);
+  std::vector<SvdRoute> routes;
+  for (const auto& [B, A] : one_case_per_route(rng)) {
+    int calls = 0;
+    Eigen::VectorXd seen;
+    const FactoredSvd svd = factored_svd(B, A, [&](const Eigen::VectorXd& sigma) {
+      ++calls;
+      seen = sigma;
+      return std::size_t{3};
+    });
+    routes.push_back(svd.route);
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(seen, svd.sigma);
+    EXPECT_EQ(svd.rank(), 10u);  // every singular value, for rank selection and retention
+    ASSERT_EQ(svd.directions(), 3u);
+    ASSERT_EQ(svd.down_transform.rows(), 3);
+    const DenseReference dense = dense_svd(B, A);
+    const Eigen::MatrixXd ours = (B * svd.up_transform) * (svd.down_transform * A);
+    const Eigen::MatrixXd best = dense.U.leftCols(3) * dense.sigma.head(3).asDiagonal() * dense.V.leftCols(3).transpose();
+    EXPECT_LE((ours - best).norm(), kProductRelative * dense.sigma.norm()) << svd_route_name(svd.route);
+  }
+  EXPECT_EQ(routes, (std::vector{SvdRoute::cholesky, SvdRoute::gram, SvdRoute::qr}));
+}
+
+TEST(FactoredSvd, WantingMoreDirectionsThanTheRankGivesTheRank) {
+  std::mt19937_64 rng(17);
+  const FactoredSvd svd =
+      factored_svd(random_matrix(20, 6, rng), random_matrix(6, 15, rng), [](const Eigen::VectorXd&) { return 100; });
+  EXPECT_EQ(svd.directions(), 6u);
+  int calls = 0;
+  const FactoredSvd zero = factored_svd(MatrixRM::Zero(20, 6), random_matrix(6, 15, rng), [&](const Eigen::VectorXd& sigma) {
+    ++calls;
+    EXPECT_EQ(sigma.size(), 0);
+    return 4;
+  });
+  EXPECT_EQ(calls, 1);  // the caller decides on an all-zero module too
+  EXPECT_EQ(zero.directions(), 0u);
 }
 
 TEST(FactoredSvd, MismatchedInnerDimensionsAreRejected) {
