@@ -20,6 +20,7 @@
 #include "lorakit/report.hpp"
 #include "lorakit/resize.hpp"
 #include "lorakit/safetensors.hpp"
+#include "plan/data_stream.hpp"
 #include "plan/emitted_cache.hpp"
 #include "plan/module_factors.hpp"
 #include "plan/module_plan.hpp"
@@ -180,20 +181,21 @@ struct Job {
     if (metadata.kohya_style) hasher.emplace(plan_layout(specs, ss_only(metadata.metadata), true));
 
     std::size_t written = 0;
+    detail::DataStream data(file, hasher ? &*hasher : nullptr);
     detail::OrderedWriteJob job;
     job.count = order.size();
     job.threads = detail::resolve_threads(options.threads);
-    job.memory_budget = kResizeWriteBudget;
+    job.memory_budget = kResizeWriteBudget - detail::kDataChunk;  // the stream's chunk is part of the budget
     job.size_of = [&](std::size_t i) { return layout.tensors[i].nbytes(); };
     job.produce = [&](std::size_t i, std::vector<std::byte>& out) {
       out = detail::produce_tensor(reader, plans, *emitted, outputs[order[i]]);
     };
     job.sink = [&](std::span<const std::byte> bytes) {
-      file.write(bytes);
-      if (hasher) hasher->update_data(bytes);
+      data.append(bytes);
       progress(plans.size() + ++written);
     };
     detail::write_ordered(job);
+    data.finish();
 
     if (hasher) {
       const SshsHashes hashes = hasher->finish();
