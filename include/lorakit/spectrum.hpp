@@ -49,6 +49,15 @@ using DirectionsWanted = std::function<std::size_t(const Eigen::VectorXd& sigma)
 // d = min(ρ, wanted(σ)), or ρ without `wanted`.
 FactoredSvd factored_svd(const MatrixRM& B, const MatrixRM& A, const DirectionsWanted& wanted = {});
 
+// The same from the factors' Grams G_B = BᵀB and G_A = AAᵀ (float64, lower triangles used), B having
+// rows_b rows and A cols_a columns, for callers that form the Grams without a float64 copy of the
+// factors. `factors` yields B and A themselves; it is called only when the Grams cannot resolve the
+// product (the QR route).
+using FactorSource = std::function<std::pair<MatrixRM, MatrixRM>()>;
+FactoredSvd factored_svd_from_grams(const Eigen::MatrixXd& gram_b, const Eigen::MatrixXd& gram_a,
+                                    Eigen::Index rows_b, Eigen::Index cols_a, const FactorSource& factors,
+                                    const DirectionsWanted& wanted = {});
+
 // Tucker fold (MATH.md §3): mid (r_a × r_b × kh × kw [× kt], flattened row-major as r_a × r_b × K)
 // and down (r_b × in) give down' (r_a × in·K) with down'[a, i·K + s] = Σ_b mid[a, b, s] · down[b, i]
 // — exactly the flattening of a plain conv LoRA's down (r, in, kh, kw).

@@ -10,8 +10,8 @@ namespace lorakit::detail {
 EmittedCache::EmittedCache(std::size_t plans, std::uint64_t budget) : entries_(plans), remaining_(budget) {}
 
 void EmittedCache::offer(std::size_t index, const Reader& reader, const ModulePlan& plan,
-                         const ProductFactors& loaded, const ResizeOptions& options) {
-  if (!plan.emit_lora || !plan.product || loaded.up.size() == 0) return;
+                         const LoadedFactors& loaded, const ResizeOptions& options) {
+  if (!plan.emit_lora || !plan.product || loaded.empty()) return;
   const Module& module = *plan.module;
   const DType up_dtype = factor_dtype(module, options, Role::up);
   const DType down_dtype = factor_dtype(module, options, Role::down);

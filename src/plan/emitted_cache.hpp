@@ -18,7 +18,7 @@ class EmittedCache {
   EmittedCache(std::size_t plans, std::uint64_t budget);
 
   // Pass 1, any thread, once per plan: caches plan's resized factors when they fit the budget.
-  void offer(std::size_t index, const Reader& reader, const ModulePlan& plan, const ProductFactors& loaded,
+  void offer(std::size_t index, const Reader& reader, const ModulePlan& plan, const LoadedFactors& loaded,
              const ResizeOptions& options);
   // Pass 2: the cached bytes of one factor, handed over (and released) at most once.
   std::optional<std::vector<std::byte>> take(std::size_t index, bool up);

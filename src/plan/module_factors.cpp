@@ -10,7 +10,6 @@
 #include "lorakit/error.hpp"
 
 namespace lorakit::detail {
-namespace {
 
 std::uint64_t trailing_product(const std::vector<std::uint64_t>& shape, std::size_t from) {
   std::uint64_t product = 1;
@@ -26,6 +25,8 @@ const TensorInfo& required(const Module& module, Role role) {
   }
   return *info;
 }
+
+namespace {
 
 // A tensor as (shape[0]) × (product of the rest).
 MatrixRM read_rows(const Reader& reader, const TensorInfo& info, std::uint64_t& nonfinite) {
@@ -116,6 +117,17 @@ MatrixRM read_matrix(const Reader& reader, const TensorInfo& info, std::uint64_t
   decode(info.dtype, bytes, values);
   nonfinite += count_nonfinite(values);
   return matrix;
+}
+
+StoredProduct read_stored_product(const Reader& reader, const Module& module, Side side) {
+  StoredProduct result;
+  if (side != Side::down) result.up = StoredFactor(reader, required(module, Role::up));
+  if (side != Side::up) result.down = StoredFactor(reader, required(module, Role::down));
+  if (side == Side::both && result.up.cols() != result.down.rows()) {
+    throw Error(ErrorCode::adapter_shape_mismatch, "", module.stem,
+                fmt::format("factor inner dimensions differ ({} vs {})", result.up.cols(), result.down.rows()));
+  }
+  return result;
 }
 
 ProductFactors load_product(const Reader& reader, const Module& module, std::uint64_t& nonfinite, Side side) {

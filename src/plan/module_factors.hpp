@@ -8,8 +8,15 @@
 #include "lorakit/adapter.hpp"
 #include "lorakit/safetensors.hpp"
 #include "lorakit/spectrum.hpp"
+#include "plan/stored_factor.hpp"
 
 namespace lorakit::detail {
+
+// Product of shape[from..]; 1 for none.
+std::uint64_t trailing_product(const std::vector<std::uint64_t>& shape, std::size_t from);
+
+// The module's tensor for `role`; Error(adapter_incomplete) naming the module when it has none.
+const TensorInfo& required(const Module& module, Role role);
 
 // A tensor decoded to doubles, reshaped to rows × cols (row-major); counts non-finite values.
 MatrixRM read_matrix(const Reader& reader, const TensorInfo& info, std::uint64_t rows, std::uint64_t cols,
@@ -21,6 +28,21 @@ struct ProductFactors {
 };
 
 enum class Side { both, up, down };
+
+// A plain LoRA's up and down as stored; with Side::up or Side::down only that one is read.
+struct StoredProduct {
+  StoredFactor up;    // m × R
+  StoredFactor down;  // R × n
+};
+StoredProduct read_stored_product(const Reader& reader, const Module& module, Side side = Side::both);
+
+// A product module's factors as pass 1 loaded them, kept so that its resized factors need no second
+// read: a plain LoRA's as stored, any other product's decoded (Tucker fold, LoHa face-splitting).
+struct LoadedFactors {
+  StoredProduct stored;
+  ProductFactors decoded;
+  bool empty() const { return stored.up.empty() && decoded.up.size() == 0; }
+};
 
 // Whether a LoHa's face-splitting form is at least as wide as ΔW itself (r₁·r₂ ≥ min(m, n), MATH.md §4):
 // then ΔW is formed densely, and factored as ΔW·I or I·ΔW.

@@ -88,7 +88,7 @@ RankDecision decide_rank(const Module& module, const ResizeOptions& options, std
 }  // namespace
 
 ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeOptions& options,
-                       ProductFactors* loaded) {
+                       LoadedFactors* loaded) {
   ModulePlan plan;
   plan.module = &module;
   ModuleReport& report = plan.report;
@@ -127,13 +127,24 @@ ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeO
       sigma = plan.kron->sigma;
       decide(sigma);
     }
+  } else if (module.kind == ModuleKind::lora) {
+    StoredProduct factors = read_stored_product(reader, module);
+    const Eigen::MatrixXd gram_up = factors.up.gram_of_columns(nonfinite);
+    const Eigen::MatrixXd gram_down = factors.down.gram_of_rows(nonfinite);
+    if (nonfinite == 0) {
+      // Only the directions that will be written get singular vectors.
+      plan.product = factored_svd_from_grams(
+          gram_up, gram_down, factors.up.rows(), factors.down.cols(),
+          [&] { return std::pair{factors.up.decoded(), factors.down.decoded()}; }, decide);
+      sigma = plan.product->sigma;
+      if (loaded != nullptr) loaded->stored = std::move(factors);
+    }
   } else {
     ProductFactors factors = load_product(reader, module, nonfinite);
     if (nonfinite == 0) {
-      // Only the directions that will be written get singular vectors.
       plan.product = factored_svd(factors.up, factors.down, decide);
       sigma = plan.product->sigma;
-      if (loaded != nullptr) *loaded = std::move(factors);
+      if (loaded != nullptr) loaded->decoded = std::move(factors);
     }
   }
   report.nonfinite = nonfinite;
@@ -176,30 +187,46 @@ double scale_share(const ModulePlan& plan, bool up) {
   return up && plan.factor_scale < 0 ? -root : root;
 }
 
-MatrixRM emit_side(const Reader& reader, const ModulePlan& plan, bool up, const ProductFactors* loaded) {
+// B·up_transform or down_transform·A, from the factors pass 1 kept or from a fresh read of one side.
+// Stored (plain LoRA) factors are multiplied in Scalar; decoded ones in float64.
+template <typename Scalar>
+RowMatrix<Scalar> rotated_factor(const Reader& reader, const ModulePlan& plan, bool up, const LoadedFactors* loaded) {
+  const Module& module = *plan.module;
+  const FactoredSvd& svd = *plan.product;
+  const Side side = up ? Side::up : Side::down;
+  if (module.kind == ModuleKind::lora) {
+    const StoredProduct read = loaded != nullptr ? StoredProduct{} : read_stored_product(reader, module, side);
+    const StoredProduct& factors = loaded != nullptr ? loaded->stored : read;
+    return up ? factors.up.times<Scalar>(svd.up_transform) : factors.down.left_times<Scalar>(svd.down_transform);
+  }
+  std::uint64_t nonfinite = 0;
+  const ProductFactors read = loaded != nullptr ? ProductFactors{} : load_product(reader, module, nonfinite, side);
+  const ProductFactors& factors = loaded != nullptr ? loaded->decoded : read;
+  if (up) return MatrixRM(factors.up * svd.up_transform).cast<Scalar>();
+  return MatrixRM(svd.down_transform * factors.down).cast<Scalar>();
+}
+
+template <typename Scalar>
+RowMatrix<Scalar> emit_side(const Reader& reader, const ModulePlan& plan, bool up, const LoadedFactors* loaded) {
   const Module& module = *plan.module;
   const auto rank = static_cast<Eigen::Index>(plan.rank);
-  MatrixRM out = up ? MatrixRM(static_cast<Eigen::Index>(module.out_features()), rank)
-                    : MatrixRM(rank, static_cast<Eigen::Index>(module.in_flat()));
+  RowMatrix<Scalar> out = up ? RowMatrix<Scalar>(static_cast<Eigen::Index>(module.out_features()), rank)
+                             : RowMatrix<Scalar>(rank, static_cast<Eigen::Index>(module.in_flat()));
   Eigen::Index kept = 0;
   if (plan.kron && plan.kron->sigma.size() > 0) {
     auto [kron_up, kron_down] = kron_truncate(*plan.kron, static_cast<std::size_t>(plan.kron->sigma.size()));
     kept = plan.kron->sigma.size();
     if (up) {
-      out.leftCols(kept) = kron_up;
+      out.leftCols(kept) = kron_up.cast<Scalar>();
     } else {
-      out.topRows(kept) = kron_down;
+      out.topRows(kept) = kron_down.cast<Scalar>();
     }
   } else if (plan.product && plan.product->directions() > 0) {
-    std::uint64_t nonfinite = 0;
-    ProductFactors read;
-    if (loaded == nullptr) read = load_product(reader, module, nonfinite, up ? Side::up : Side::down);
-    const ProductFactors& factors = loaded != nullptr ? *loaded : read;
     kept = static_cast<Eigen::Index>(plan.product->directions());
     if (up) {
-      out.leftCols(kept).noalias() = factors.up * plan.product->up_transform;
+      out.leftCols(kept) = rotated_factor<Scalar>(reader, plan, up, loaded);
     } else {
-      out.topRows(kept).noalias() = plan.product->down_transform * factors.down;
+      out.topRows(kept) = rotated_factor<Scalar>(reader, plan, up, loaded);
     }
   }
   // Directions beyond the numerical rank are zero (the chosen rank is kept, as the reference does).
@@ -209,19 +236,28 @@ MatrixRM emit_side(const Reader& reader, const ModulePlan& plan, bool up, const 
     out.bottomRows(rank - kept).setZero();
   }
   const double share = scale_share(plan, up);
-  if (share != 1.0) out *= share;
+  if (share != 1.0) out *= static_cast<Scalar>(share);
   return out;
+}
+
+template <typename Scalar>
+std::vector<std::byte> encoded_side(const Reader& reader, const ModulePlan& plan, bool up, DType dtype,
+                                    const LoadedFactors* loaded) {
+  const RowMatrix<Scalar> factor = emit_side<Scalar>(reader, plan, up, loaded);
+  const auto count = static_cast<std::size_t>(factor.size());
+  std::vector<std::byte> bytes(count * (dtype_bits(dtype) / 8));
+  encode(dtype, std::span<const Scalar>(factor.data(), count), bytes);
+  return bytes;
 }
 
 }  // namespace
 
 std::vector<std::byte> emit_factor(const Reader& reader, const ModulePlan& plan, Side side, DType dtype,
-                                   const ProductFactors* loaded) {
-  const MatrixRM factor = emit_side(reader, plan, side == Side::up, loaded);
-  const auto count = static_cast<std::size_t>(factor.size());
-  std::vector<std::byte> bytes(count * (dtype_bits(dtype) / 8));
-  encode(dtype, std::span<const double>(factor.data(), count), bytes);
-  return bytes;
+                                   const LoadedFactors* loaded) {
+  // Only a plain LoRA's products are formed in float32; everything else is rounded once, from float64.
+  const bool single = dtype_bits(dtype) == 16 && plan.module->kind == ModuleKind::lora;
+  if (single) return encoded_side<float>(reader, plan, side == Side::up, dtype, loaded);
+  return encoded_side<double>(reader, plan, side == Side::up, dtype, loaded);
 }
 
 }  // namespace lorakit::detail

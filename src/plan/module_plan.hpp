@@ -24,16 +24,16 @@ struct ModulePlan {
   std::optional<double> written_alpha;  // alpha tensor / PEFT alpha for the written module
 };
 
-// With `loaded`, a product module that will be resized leaves its decoded factors there, so that its
+// With `loaded`, a product module that will be resized leaves its factors there, so that its
 // resized factors can be computed without reading them again.
 ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeOptions& options,
-                       ProductFactors* loaded = nullptr);
+                       LoadedFactors* loaded = nullptr);
 
 // One written factor of an emit_lora plan, in `dtype`: up (out × rank) or down (rank × in_flat) of the
 // unscaled product truncated to `rank`, √σ split evenly, times factor_scale. Each reads only what it
 // needs, so the two halves of a module can be produced independently; `loaded` (from plan_module) spares
 // the read.
 std::vector<std::byte> emit_factor(const Reader& reader, const ModulePlan& plan, Side side, DType dtype,
-                                   const ProductFactors* loaded = nullptr);
+                                   const LoadedFactors* loaded = nullptr);
 
 }  // namespace lorakit::detail

@@ -137,7 +137,7 @@ struct Job {
         plans.size(), detail::resolve_threads(options.threads),
         [&](std::size_t n) {
           const std::size_t i = order[n];
-          detail::ProductFactors loaded;
+          detail::LoadedFactors loaded;
           plans[i] = detail::plan_module(reader, model.modules[i], options, &loaded);
           emitted->offer(i, reader, plans[i], loaded, options);
         },

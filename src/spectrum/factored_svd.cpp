@@ -317,18 +317,28 @@ void FactoredSvd::truncate(std::size_t k) {
 
 FactoredSvd factored_svd(const MatrixRM& B, const MatrixRM& A, const DirectionsWanted& wanted) {
   check_shapes(B, A);
-  const Eigen::Index inner = B.cols();
-  if (inner == 0 || B.rows() == 0 || A.cols() == 0) return empty_svd(inner, wanted);
+  if (B.cols() == 0 || B.rows() == 0 || A.cols() == 0) return empty_svd(B.cols(), wanted);
+  return factored_svd_from_grams(gram_of_columns(B), gram_of_rows(A), B.rows(), A.cols(),
+                                 [&] { return std::pair{B, A}; }, wanted);
+}
 
-  const Eigen::MatrixXd gram_b = gram_of_columns(B);
-  const Eigen::MatrixXd gram_a = gram_of_rows(A);
+FactoredSvd factored_svd_from_grams(const Eigen::MatrixXd& gram_b, const Eigen::MatrixXd& gram_a,
+                                    Eigen::Index rows_b, Eigen::Index cols_a, const FactorSource& factors,
+                                    const DirectionsWanted& wanted) {
+  if (gram_b.rows() != gram_a.rows()) {
+    throw Error(ErrorCode::adapter_shape_mismatch,
+                fmt::format("factored SVD: up has inner dimension {} but down has {}", gram_b.rows(), gram_a.rows()));
+  }
+  const Eigen::Index inner = gram_b.rows();
+  if (inner == 0 || rows_b == 0 || cols_a == 0) return empty_svd(inner, wanted);
   check_finite(gram_b);
   check_finite(gram_a);
   if (gram_b.diagonal().maxCoeff() == 0.0 || gram_a.diagonal().maxCoeff() == 0.0) {
     return empty_svd(inner, wanted);  // an all-zero factor
   }
-  const double dims = static_cast<double>(std::max(B.rows(), A.cols()));
+  const double dims = static_cast<double>(std::max(rows_b, cols_a));
   if (auto result = gram_routes(gram_b, gram_a, dims, wanted)) return std::move(*result);
+  const auto [B, A] = factors();
   return qr_route(B, A, wanted);
 }
 

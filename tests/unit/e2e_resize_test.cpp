@@ -282,6 +282,39 @@ TEST_F(ResizeEndToEnd, NonFiniteModuleIsKeptAndCounted) {
   EXPECT_EQ(out.header().find("lora_unet_a.lora_up.weight")->shape, (std::vector<std::uint64_t>{12, 2}));
 }
 
+// Rank-deficient factors (two equal up columns, a zero down row: true rank 2 of inner 4), which the
+// Grams cannot resolve: the written module is the best rank-2 approximation, i.e. ΔW itself.
+TEST_F(ResizeEndToEnd, RankDeficientFactorsGiveTheExactTruncation) {
+  Eigen::MatrixXd up = Eigen::MatrixXd::Random(20, 4);
+  up.col(3) = up.col(2);
+  Eigen::MatrixXd down = Eigen::MatrixXd::Random(4, 30);
+  down.row(1).setZero();
+  const std::vector<testsupport::RawTensor> tensors = {
+      testsupport::matrix_tensor("lora_unet_a.lora_up.weight", DType::F32, {20, 4}, up),
+      testsupport::matrix_tensor("lora_unet_a.lora_down.weight", DType::F32, {4, 30}, down),
+      testsupport::scalar_tensor("lora_unet_a.alpha", DType::F32, 2.0),
+  };
+  const fs::path input = dir_ / "in.safetensors";
+  testsupport::write_tensors(tensors, {}, input);
+  const fs::path output = dir_ / "out.safetensors";
+  ResizeOptions options;
+  options.rank = 3;
+  const ResizeReport report = resize_file(input, output, options);
+  ASSERT_EQ(report.modules.size(), 1u);
+  EXPECT_EQ(report.modules[0].outcome, ModuleOutcome::resized);
+
+  const Reader out(output);
+  auto matrix = [&](const char* name, Eigen::Index rows, Eigen::Index cols) {
+    const std::vector<double> values = out.read_doubles(*out.header().find(name));
+    return Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(values.data(), rows, cols).eval();
+  };
+  const double alpha = out.read_doubles(*out.header().find("lora_unet_a.alpha"))[0];
+  const Eigen::MatrixXd written = alpha / 3.0 * matrix("lora_unet_a.lora_up.weight", 20, 3) *
+                                  matrix("lora_unet_a.lora_down.weight", 3, 30);
+  const Eigen::MatrixXd original = 2.0 / 4.0 * up.cast<float>().cast<double>() * down.cast<float>().cast<double>();
+  EXPECT_LT((written - original).norm(), 1e-6 * original.norm());
+}
+
 // One file holding modules of three families and kinds — kohya LoRA (SD1.5 UNet), PEFT LoRA (Flux
 // transformer, no alpha) and LyCORIS LoKr (Flux, kohya-style stems) — each with its own dtype: every module
 // is resized by its own family's rules, as if it were alone.
