@@ -67,27 +67,37 @@ void StoredFactor::decode_cols(Eigen::Index first, Eigen::Index count, RowMatrix
   }
 }
 
+template <typename Scalar, typename Use>
+void StoredFactor::for_each_block(bool by_rows, Use use) const {
+  const Eigen::Index extent = by_rows ? rows_ : cols_;
+  const Eigen::Index step = by_rows ? rows_per_block() : cols_per_block();
+  RowMatrix<Scalar> block;
+  for (Eigen::Index first = 0; first < extent; first += step) {
+    const Eigen::Index count = std::min(step, extent - first);
+    if (by_rows) {
+      decode_rows(first, count, block);
+    } else {
+      decode_cols(first, count, block);
+    }
+    use(first, count, block);
+  }
+}
+
 Eigen::MatrixXd StoredFactor::gram_of_columns(std::uint64_t& nonfinite) const {
   Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(cols_, cols_);
-  const Eigen::Index step = rows_per_block();
-  MatrixRM block;
-  for (Eigen::Index first = 0; first < rows_; first += step) {
-    decode_rows(first, std::min(step, rows_ - first), block);
+  for_each_block<double>(true, [&](Eigen::Index, Eigen::Index, const MatrixRM& block) {
     nonfinite += count_nonfinite(block);
     gram.selfadjointView<Eigen::Lower>().rankUpdate(block.transpose());
-  }
+  });
   return gram;
 }
 
 Eigen::MatrixXd StoredFactor::gram_of_rows(std::uint64_t& nonfinite) const {
   Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(rows_, rows_);
-  const Eigen::Index step = cols_per_block();
-  MatrixRM block;
-  for (Eigen::Index first = 0; first < cols_; first += step) {
-    decode_cols(first, std::min(step, cols_ - first), block);
+  for_each_block<double>(false, [&](Eigen::Index, Eigen::Index, const MatrixRM& block) {
     nonfinite += count_nonfinite(block);
     gram.selfadjointView<Eigen::Lower>().rankUpdate(block);
-  }
+  });
   return gram;
 }
 
@@ -95,13 +105,9 @@ template <typename Scalar>
 RowMatrix<Scalar> StoredFactor::times(const Eigen::MatrixXd& right) const {
   const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> factor = right.cast<Scalar>();
   RowMatrix<Scalar> out(rows_, right.cols());
-  const Eigen::Index step = rows_per_block();
-  RowMatrix<Scalar> block;
-  for (Eigen::Index first = 0; first < rows_; first += step) {
-    const Eigen::Index count = std::min(step, rows_ - first);
-    decode_rows(first, count, block);
+  for_each_block<Scalar>(true, [&](Eigen::Index first, Eigen::Index count, const RowMatrix<Scalar>& block) {
     out.middleRows(first, count).noalias() = block * factor;
-  }
+  });
   return out;
 }
 
@@ -109,13 +115,9 @@ template <typename Scalar>
 RowMatrix<Scalar> StoredFactor::left_times(const Eigen::MatrixXd& left) const {
   const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> factor = left.cast<Scalar>();
   RowMatrix<Scalar> out(left.rows(), cols_);
-  const Eigen::Index step = cols_per_block();
-  RowMatrix<Scalar> block;
-  for (Eigen::Index first = 0; first < cols_; first += step) {
-    const Eigen::Index count = std::min(step, cols_ - first);
-    decode_cols(first, count, block);
+  for_each_block<Scalar>(false, [&](Eigen::Index first, Eigen::Index count, const RowMatrix<Scalar>& block) {
     out.middleCols(first, count).noalias() = factor * block;
-  }
+  });
   return out;
 }
 

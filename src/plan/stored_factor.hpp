@@ -44,6 +44,9 @@ class StoredFactor {
   void decode_rows(Eigen::Index first, Eigen::Index count, RowMatrix<Scalar>& block) const;
   template <typename Scalar>
   void decode_cols(Eigen::Index first, Eigen::Index count, RowMatrix<Scalar>& block) const;
+  // Calls use(first, count, block) for each block of rows (by_rows) or of columns, decoded in Scalar.
+  template <typename Scalar, typename Use>
+  void for_each_block(bool by_rows, Use use) const;
   Eigen::Index rows_per_block() const;
   Eigen::Index cols_per_block() const;
 

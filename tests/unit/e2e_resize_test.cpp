@@ -63,6 +63,14 @@ class ResizeEndToEnd : public ::testing::Test {
     return path;
   }
 
+  // Writes `tensors` to in.safetensors and resizes it to out.safetensors at a fixed rank.
+  ResizeReport resize_tensors(const std::vector<testsupport::RawTensor>& tensors, std::uint64_t rank) {
+    testsupport::write_tensors(tensors, {}, dir_ / "in.safetensors");
+    ResizeOptions options;
+    options.rank = rank;
+    return resize_file(dir_ / "in.safetensors", dir_ / "out.safetensors", options);
+  }
+
   static ResizeOptions sv_fro(double p) {
     ResizeOptions options;
     options.method = RankMethod::sv_fro;
@@ -265,17 +273,12 @@ TEST_F(ResizeEndToEnd, NonFiniteModuleIsKeptAndCounted) {
       testsupport::matrix_tensor("lora_unet_b.lora_down.weight", DType::F16, {4, 10}, down),
       testsupport::scalar_tensor("lora_unet_b.alpha", DType::F16, 4.0),
   };
-  const fs::path input = dir_ / "in.safetensors";
-  testsupport::write_tensors(tensors, {}, input);
-  const fs::path output = dir_ / "out.safetensors";
-  ResizeOptions options;
-  options.rank = 2;
-  const ResizeReport report = resize_file(input, output, options);
+  const ResizeReport report = resize_tensors(tensors, 2);
   EXPECT_EQ(report.nonfinite, 2u);
   ASSERT_EQ(report.modules.size(), 2u);
   EXPECT_EQ(report.modules[0].outcome, ModuleOutcome::resized);
   EXPECT_EQ(report.modules[1].outcome, ModuleOutcome::unchanged);
-  const Reader in(input), out(output);
+  const Reader in(dir_ / "in.safetensors"), out(dir_ / "out.safetensors");
   for (const char* name : {"lora_unet_b.lora_up.weight", "lora_unet_b.lora_down.weight", "lora_unet_b.alpha"}) {
     EXPECT_TRUE(in.read(*in.header().find(name)) == out.read(*out.header().find(name))) << name;
   }
@@ -294,16 +297,11 @@ TEST_F(ResizeEndToEnd, RankDeficientFactorsGiveTheExactTruncation) {
       testsupport::matrix_tensor("lora_unet_a.lora_down.weight", DType::F32, {4, 30}, down),
       testsupport::scalar_tensor("lora_unet_a.alpha", DType::F32, 2.0),
   };
-  const fs::path input = dir_ / "in.safetensors";
-  testsupport::write_tensors(tensors, {}, input);
-  const fs::path output = dir_ / "out.safetensors";
-  ResizeOptions options;
-  options.rank = 3;
-  const ResizeReport report = resize_file(input, output, options);
+  const ResizeReport report = resize_tensors(tensors, 3);
   ASSERT_EQ(report.modules.size(), 1u);
   EXPECT_EQ(report.modules[0].outcome, ModuleOutcome::resized);
 
-  const Reader out(output);
+  const Reader out(dir_ / "out.safetensors");
   auto matrix = [&](const char* name, Eigen::Index rows, Eigen::Index cols) {
     const std::vector<double> values = out.read_doubles(*out.header().find(name));
     return Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(values.data(), rows, cols).eval();
