@@ -17,6 +17,18 @@ std::uint64_t trailing_product(const std::vector<std::uint64_t>& shape, std::siz
   return product;
 }
 
+// Integer test of the exponent bits: one contiguous pass the compiler vectorises (Eigen's allFinite
+// walks a row-major matrix with a stride).
+std::uint64_t count_nonfinite(std::span<const double> values) {
+  constexpr std::uint64_t kExponent = 0x7ff0000000000000ull;
+  std::uint64_t count = 0;
+  for (const double value : values) {
+    const auto bits = std::bit_cast<std::uint64_t>(value);
+    count += (bits & kExponent) == kExponent;
+  }
+  return count;
+}
+
 const TensorInfo& required(const Module& module, Role role) {
   const TensorInfo* info = module.tensor(role);
   if (info == nullptr) {
@@ -64,17 +76,6 @@ void check_inner(const Module& module, const ProductFactors& p) {
   }
 }
 
-// Integer test of the exponent bits: one contiguous pass the compiler vectorises (Eigen's allFinite
-// walks a row-major matrix with a stride).
-std::uint64_t count_nonfinite(std::span<const double> values) {
-  constexpr std::uint64_t kExponent = 0x7ff0000000000000ull;
-  std::uint64_t count = 0;
-  for (const double value : values) {
-    const auto bits = std::bit_cast<std::uint64_t>(value);
-    count += (bits & kExponent) == kExponent;
-  }
-  return count;
-}
 
 // ΔW/scale of a LoHa formed densely, (B₁A₁) ⊙ (B₂A₂), as the product of itself and an identity on its
 // shorter side: inner dimension min(m, n) instead of r₁·r₂. The identity side alone reads nothing.

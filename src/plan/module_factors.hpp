@@ -4,6 +4,7 @@
 // LoKr is a Kronecker product of two such factors (MATH.md §5).
 #include <cstdint>
 #include <optional>
+#include <span>
 
 #include "lorakit/adapter.hpp"
 #include "lorakit/safetensors.hpp"
@@ -14,6 +15,9 @@ namespace lorakit::detail {
 
 // Product of shape[from..]; 1 for none.
 std::uint64_t trailing_product(const std::vector<std::uint64_t>& shape, std::size_t from);
+
+// NaN and ±Inf among `values`.
+std::uint64_t count_nonfinite(std::span<const double> values);
 
 // The module's tensor for `role`; Error(adapter_incomplete) naming the module when it has none.
 const TensorInfo& required(const Module& module, Role role);

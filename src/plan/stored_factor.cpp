@@ -1,7 +1,6 @@
 #include "plan/stored_factor.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <span>
 #include <utility>
 
@@ -18,12 +17,7 @@ namespace {
 constexpr Eigen::Index kBlockValues = Eigen::Index{1} << 15;
 
 std::uint64_t count_nonfinite(const MatrixRM& block) {
-  constexpr std::uint64_t kExponent = 0x7ff0000000000000ull;
-  std::uint64_t count = 0;
-  for (const double value : std::span<const double>(block.data(), static_cast<std::size_t>(block.size()))) {
-    count += (std::bit_cast<std::uint64_t>(value) & kExponent) == kExponent;
-  }
-  return count;
+  return detail::count_nonfinite(std::span<const double>(block.data(), static_cast<std::size_t>(block.size())));
 }
 
 }  // namespace
