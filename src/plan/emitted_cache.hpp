@@ -1,5 +1,5 @@
 #pragma once
-// Resized factors computed in pass 1, while the module's decoded factors are still in memory, and kept
+// Resized factors computed in pass 1, while the module's factors are still in memory, and kept
 // encoded for the output: pass 2 then writes them without reading and decoding the input again. The
 // cache holds at most `budget` bytes; modules beyond it are recomputed in pass 2, so memory stays bounded.
 #include <atomic>

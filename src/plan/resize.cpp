@@ -32,7 +32,6 @@
 namespace lorakit {
 namespace {
 
-
 void validate(const ResizeOptions& options) {
   auto fail = [](const std::string& message) { throw Error(ErrorCode::invalid_argument, message); };
   if (options.rank && *options.rank == 0) fail("--rank must be at least 1");

@@ -296,6 +296,20 @@ std::optional<FactoredSvd> gram_routes(const Eigen::MatrixXd& gram_b, const Eige
   return gram_route(*b, *a, dims, wanted);
 }
 
+// Empty and all-zero products, then the routes that need only the Grams; empty when the product needs
+// the QR route, which works on the factors themselves.
+std::optional<FactoredSvd> svd_from_grams(const Eigen::MatrixXd& gram_b, const Eigen::MatrixXd& gram_a,
+                                          Eigen::Index rows_b, Eigen::Index cols_a, const DirectionsWanted& wanted) {
+  const Eigen::Index inner = gram_b.rows();
+  if (inner == 0 || rows_b == 0 || cols_a == 0) return empty_svd(inner, wanted);
+  check_finite(gram_b);
+  check_finite(gram_a);
+  if (gram_b.diagonal().maxCoeff() == 0.0 || gram_a.diagonal().maxCoeff() == 0.0) {
+    return empty_svd(inner, wanted);  // an all-zero factor
+  }
+  return gram_routes(gram_b, gram_a, static_cast<double>(std::max(rows_b, cols_a)), wanted);
+}
+
 }  // namespace
 
 const char* svd_route_name(SvdRoute route) {
@@ -317,9 +331,10 @@ void FactoredSvd::truncate(std::size_t k) {
 
 FactoredSvd factored_svd(const MatrixRM& B, const MatrixRM& A, const DirectionsWanted& wanted) {
   check_shapes(B, A);
-  if (B.cols() == 0 || B.rows() == 0 || A.cols() == 0) return empty_svd(B.cols(), wanted);
-  return factored_svd_from_grams(gram_of_columns(B), gram_of_rows(A), B.rows(), A.cols(),
-                                 [&] { return std::pair{B, A}; }, wanted);
+  if (auto result = svd_from_grams(gram_of_columns(B), gram_of_rows(A), B.rows(), A.cols(), wanted)) {
+    return std::move(*result);
+  }
+  return qr_route(B, A, wanted);
 }
 
 FactoredSvd factored_svd_from_grams(const Eigen::MatrixXd& gram_b, const Eigen::MatrixXd& gram_a,
@@ -329,15 +344,7 @@ FactoredSvd factored_svd_from_grams(const Eigen::MatrixXd& gram_b, const Eigen::
     throw Error(ErrorCode::adapter_shape_mismatch,
                 fmt::format("factored SVD: up has inner dimension {} but down has {}", gram_b.rows(), gram_a.rows()));
   }
-  const Eigen::Index inner = gram_b.rows();
-  if (inner == 0 || rows_b == 0 || cols_a == 0) return empty_svd(inner, wanted);
-  check_finite(gram_b);
-  check_finite(gram_a);
-  if (gram_b.diagonal().maxCoeff() == 0.0 || gram_a.diagonal().maxCoeff() == 0.0) {
-    return empty_svd(inner, wanted);  // an all-zero factor
-  }
-  const double dims = static_cast<double>(std::max(rows_b, cols_a));
-  if (auto result = gram_routes(gram_b, gram_a, dims, wanted)) return std::move(*result);
+  if (auto result = svd_from_grams(gram_b, gram_a, rows_b, cols_a, wanted)) return std::move(*result);
   const auto [B, A] = factors();
   return qr_route(B, A, wanted);
 }
