@@ -1,5 +1,6 @@
 #pragma once
 // Human and machine-readable reports of a resize.
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 
@@ -13,5 +14,7 @@ void summarize(ResizeReport& report);
 // Summary lines; with verbose, one line per module first (as the reference prints them).
 void print_report(std::ostream& out, const ResizeReport& report, bool verbose);
 std::string report_json(const ResizeReport& report);  // pretty JSON, NaN written as null
+
+std::string format_bytes(std::uint64_t bytes);  // "999 B", "150.2 MB" (decimal units: kB, MB, GB, TB)
 
 }  // namespace lorakit

@@ -11,6 +11,7 @@
 #include <fmt/core.h>
 
 #include "lorakit/batch.hpp"
+#include "lorakit/report.hpp"
 
 namespace lorakit::batch {
 namespace {

@@ -10,6 +10,7 @@
 
 #include "batch_test_util.hpp"
 #include "lorakit/batch.hpp"
+#include "lorakit/report.hpp"
 #include "lorakit/error.hpp"
 
 namespace lorakit::batch {
