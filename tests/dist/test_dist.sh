@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/dist/test_dist.sh TARBALL NATIVE_BUILD — the release tarball (`make dist`), unpacked in an empty
-# folder: its binary needs only glibc's libraries, prints the tarball's version, gives byte for byte
-# the native build's output on the demo LoRA, and, on CPUs that qemu-user emulates, runs on an
-# x86-64-v3 CPU and refuses older ones by name instead of crashing.
+# folder: its binary needs only glibc's libraries, prints the tarball's version, gives the native
+# build's results on the demo LoRA, and, on CPUs that qemu-user emulates, runs on an x86-64-v3 CPU
+# and refuses older ones, naming what they lack, instead of crashing.
 # Exit status 77 (ctest: skipped) when the tarball has not been built.
 set -euo pipefail
 
