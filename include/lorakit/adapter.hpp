@@ -123,6 +123,8 @@ using ScalarReader = std::function<double(const TensorInfo&)>;
 // value). A header without any module gives an empty `modules`; callers that need one throw
 // not_an_adapter. A malformed `lora_adapter_metadata` is Error::metadata_invalid.
 AdapterModel build_adapter_model(const Header& header, std::string_view file, const ScalarReader& read_scalar);
+// The same for a file being read: scalars come from `reader` and must hold one value each.
+AdapterModel read_adapter_model(const Reader& reader);
 
 // Rewrites a PEFT adapter config for new per-module ranks: `r`/`rank_pattern` and
 // `lora_alpha`/`alpha_pattern`, so that diffusers rebuilds each module with the rank written and

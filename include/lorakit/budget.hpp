@@ -57,8 +57,4 @@ struct FrontierPoint {
 };
 std::vector<FrontierPoint> frontier(std::span<const Choices> modules);
 
-// A byte size: "50MB", "1.5GB" (decimal units B, KB, MB, GB, TB), "48MiB" (binary KiB, MiB, GiB, TiB), or a
-// plain number of bytes; units in any case. Throws Error(invalid_argument) naming `flag`.
-std::uint64_t parse_size(std::string_view text, std::string_view flag);
-
 }  // namespace lorakit

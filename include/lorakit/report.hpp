@@ -15,6 +15,4 @@ void summarize(ResizeReport& report);
 void print_report(std::ostream& out, const ResizeReport& report, bool verbose);
 std::string report_json(const ResizeReport& report);  // pretty JSON, NaN written as null
 
-std::string format_bytes(std::uint64_t bytes);  // "999 B", "150.2 MB" (decimal units: kB, MB, GB, TB)
-
 }  // namespace lorakit

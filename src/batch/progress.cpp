@@ -12,6 +12,7 @@
 
 #include "lorakit/batch.hpp"
 #include "lorakit/report.hpp"
+#include "lorakit/units.hpp"
 
 namespace lorakit::batch {
 namespace {

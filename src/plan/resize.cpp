@@ -23,6 +23,7 @@
 #include "lorakit/safetensors.hpp"
 #include "plan/data_stream.hpp"
 #include "plan/emitted_cache.hpp"
+#include "plan/measure.hpp"
 #include "plan/module_filter.hpp"
 #include "plan/module_factors.hpp"
 #include "plan/module_plan.hpp"
@@ -123,22 +124,6 @@ auto naming_file(const std::filesystem::path& file, F&& body) {
   }
 }
 
-// `indices` by decreasing spectrum cost ((m + n)·R², MATH.md §1), so that no large module is left to run
-// alone at the end of a pass.
-std::vector<std::size_t> largest_first(const std::vector<Module>& modules, std::vector<std::size_t> indices) {
-  std::vector<double> cost(modules.size());
-  for (std::size_t i : indices) {
-    const auto inner = static_cast<double>(detail::rank_bound(modules[i]));
-    cost[i] = static_cast<double>(modules[i].out_features() + modules[i].in_flat()) * inner * inner;
-  }
-  std::stable_sort(indices.begin(), indices.end(), [&](std::size_t a, std::size_t b) { return cost[a] > cost[b]; });
-  return indices;
-}
-
-detail::RankDecider always(detail::RankDecision decision) {
-  return [decision](std::span<const double>, std::uint64_t) { return decision; };
-}
-
 struct Job {
   const std::filesystem::path& input;
   const ResizeOptions& options;
@@ -157,67 +142,67 @@ struct Job {
   }
 
   // writing: a file will be written, so modules get singular vectors and pass 1 may compute resized
-  // factors early.
+  // factors early. Otherwise, and under a target (which needs every spectrum before it can choose any
+  // rank), pass 1 only measures; a target's resized modules then get their singular vectors.
   void plan(bool writing) {
-    build_model();
+    model = detail::load_modules(reader);
     plans.resize(model.modules.size());
     emitted.emplace(plans.size(), writing ? kResizeEarlyFactorBudget : 0);
-    const detail::ModuleFilter filter(options);
     const bool target = has_target(options);
-    // Progress counts modules planned (twice for the resized ones under a target), then tensors written;
-    // the input's counts stand in until the real ones are known.
-    progress_total = plans.size() * (target ? 2 : 1) + reader.header().tensors.size();
+    // Progress counts modules planned (twice for a target's resized ones), then tensors written; the
+    // input's counts stand in until the real ones are known.
+    progress_total = plans.size() * (writing && target ? 2 : 1) + reader.header().tensors.size();
+    if (writing && !target) {
+      plan_by_rule();
+    } else {
+      plans = detail::measure_modules(reader, model, options, [&](std::size_t done) { progress(done); });
+      progress_done = plans.size();
+      plans = detail::plans_for(reader.header(), model, plans, options, reader.file_size());
+      if (writing) add_singular_vectors();
+    }
+    output = detail::plan_output(reader.header(), model, plans, options);
+    progress_total = progress_done + output.tensors.size();
+  }
+
+  // One pass: each module's spectrum, its rank by the options' rule, and the singular vectors it needs.
+  void plan_by_rule() {
+    const detail::ModuleFilter filter(options);
     std::vector<std::size_t> all(plans.size());
     std::iota(all.begin(), all.end(), std::size_t{0});
-    // A target needs every spectrum before it can choose any rank: pass 1 then only measures.
     plan_modules(all, [&](std::size_t i, detail::LoadedFactors* loaded) {
       const Module& module = model.modules[i];
       const detail::Selected selected = filter.select(module);
       if (selected.selection == detail::Selection::drop) return detail::dropped_by_filter(module);
       if (selected.selection == detail::Selection::exclude) {
         return detail::plan_module(reader, module, options,
-                                   always({ModuleOutcome::excluded, 0, std::string(selected.note)}));
+                                   detail::always({ModuleOutcome::excluded, 0, std::string(selected.note)}));
       }
-      if (target) return measured(module);
       return detail::plan_module(reader, module, options,
                                  [&](std::span<const double> sigma, std::uint64_t old_rank) {
                                    return detail::decide_by_rule(module, options, sigma, old_rank);
                                  },
                                  loaded);
     });
-    if (target) plan_for_target(writing);
-    output = detail::plan_output(reader.header(), model, plans, options);
-    progress_total = progress_done + output.tensors.size();
   }
 
-  void build_model() {
-    const std::string file = input.string();
-    model = build_adapter_model(reader.header(), file, [this](const TensorInfo& info) {
-      const std::vector<double> values = reader.read_doubles(info);
-      if (values.size() != 1) {
-        throw Error(ErrorCode::adapter_invalid_alpha, "", info.name, "a scalar must hold one value");
-      }
-      return values[0];
-    });
-    if (model.modules.empty()) {
-      throw Error(ErrorCode::not_an_adapter, file, "",
-                  fmt::format("no LoRA/LyCORIS module among its {} tensors", reader.header().tensors.size()));
+  // The measured plans' resized modules, read again for the singular vectors of their rank.
+  void add_singular_vectors() {
+    std::vector<std::size_t> resized;
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      if (plans[i].emit_lora) resized.push_back(i);
     }
-  }
-
-  // A module's spectrum for a target, without singular vectors: its outcome stays open ("unchanged").
-  detail::ModulePlan measured(const Module& module) const {
-    detail::ModulePlan plan = detail::plan_module(reader, module, options, always({ModuleOutcome::unchanged, 0, {}}));
-    plan.product.reset();  // they hold no directions, only σ, which the plan keeps
-    plan.kron.reset();
-    return plan;
+    progress_total = progress_done + resized.size() + reader.header().tensors.size();
+    plan_modules(resized, [&](std::size_t i, detail::LoadedFactors* loaded) {
+      const detail::RankDecision decision{ModuleOutcome::resized, plans[i].rank, {}};
+      return detail::plan_module(reader, model.modules[i], options, detail::always(decision), loaded);
+    });
   }
 
   // Runs plan_one for `indices`, largest first, in parallel; offers each plan's resized factors to the
   // early-factor cache while the module's factors are loaded.
   void plan_modules(const std::vector<std::size_t>& indices,
                     const std::function<detail::ModulePlan(std::size_t, detail::LoadedFactors*)>& plan_one) {
-    const std::vector<std::size_t> order = largest_first(model.modules, indices);
+    const std::vector<std::size_t> order = detail::largest_first(model.modules, indices);
     const std::uint64_t done_before = progress_done;
     detail::parallel_for(
         order.size(), detail::resolve_threads(options.threads),
@@ -229,26 +214,6 @@ struct Job {
         },
         [&](std::size_t done) { progress(done_before + done); });
     progress_done = done_before + order.size();
-  }
-
-  // Chooses every open module's rank for the target from the measured spectra, then computes singular
-  // vectors for the modules that are resized (when writing; a dry run needs only the ranks).
-  void plan_for_target(bool writing) {
-    const std::vector<detail::RankDecision> decisions =
-        detail::decide_for_target(reader.header(), model, plans, options, reader.file_size());
-    std::vector<std::size_t> resized;
-    for (std::size_t i = 0; i < plans.size(); ++i) {
-      if (!detail::open_for_target(plans[i])) continue;
-      if (writing && decisions[i].outcome == ModuleOutcome::resized) {
-        resized.push_back(i);
-      } else {
-        detail::apply_decision(plans[i], decisions[i]);
-      }
-    }
-    progress_total = progress_done + resized.size() + reader.header().tensors.size();
-    plan_modules(resized, [&](std::size_t i, detail::LoadedFactors* loaded) {
-      return detail::plan_module(reader, model.modules[i], options, always(decisions[i]), loaded);
-    });
   }
 
   ResizeReport report(double seconds) const {

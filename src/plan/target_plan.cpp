@@ -11,6 +11,7 @@
 #include "lorakit/budget.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/report.hpp"
+#include "lorakit/units.hpp"
 #include "plan/output_plan.hpp"
 
 namespace lorakit::detail {
@@ -113,6 +114,20 @@ class TargetPlanner {
                 fmt::format("the target retention {:.2f}% ({}) is above the best these options allow, {:.2f}%",
                             target * 100.0, objective_name(options_.objective),
                             report_objective(best, options_.objective) * 100.0));
+  }
+
+  std::vector<FrontierSample> frontier() const {
+    const Allocation cheapest = base();
+    const std::uint64_t outside = layout_of(cheapest).file_size() - cheapest.cost;
+    const Totals totals = fixed_totals();
+    std::vector<FrontierSample> samples;
+    for (const FrontierPoint& point : lorakit::frontier(choices_)) {
+      const double retention = options_.objective == Objective::mean
+                                   ? (totals.mean_sum + point.value) / static_cast<double>(totals.counted)
+                                   : std::sqrt((totals.kept_energy + point.value) / totals.energy);
+      samples.push_back({point.cost + outside, retention});
+    }
+    return samples;
   }
 
  private:
@@ -249,6 +264,11 @@ std::vector<ModulePlan> with_decisions(const std::vector<ModulePlan>& probed,
     if (plans[i].sigma) apply_decision(plans[i], decisions[i]);
   }
   return plans;
+}
+
+std::vector<FrontierSample> target_frontier(const Header& header, const AdapterModel& model,
+                                            const std::vector<ModulePlan>& probed, const ResizeOptions& options) {
+  return TargetPlanner(header, model, probed, options).frontier();
 }
 
 std::uint64_t target_bytes(const ResizeOptions& options, std::uint64_t input_size) {

@@ -24,6 +24,16 @@ std::vector<RankDecision> decide_for_target(const Header& header, const AdapterM
                                             const std::vector<ModulePlan>& probed, const ResizeOptions& options,
                                             std::uint64_t input_size);
 
+// The size ↔ objective frontier the target's allocation moves along (lorakit/budget.hpp's frontier()):
+// at every point, the file size — its data exact, its header as laid out for the smallest allocation —
+// and options.objective as the report computes it.
+struct FrontierSample {
+  std::uint64_t bytes = 0;
+  double retention = 0.0;
+};
+std::vector<FrontierSample> target_frontier(const Header& header, const AdapterModel& model,
+                                            const std::vector<ModulePlan>& probed, const ResizeOptions& options);
+
 // The plans `decisions` give: copies of `probed` with each decision applied (no singular vectors).
 std::vector<ModulePlan> with_decisions(const std::vector<ModulePlan>& probed,
                                        const std::vector<RankDecision>& decisions);

@@ -3,10 +3,7 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
-#include <charconv>
 #include <string>
-#include <system_error>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -169,31 +166,6 @@ void trim(Allocation& allocation, std::span<const Choices> modules, double targe
 }
 
 }  // namespace
-
-std::uint64_t parse_size(std::string_view text, std::string_view flag) {
-  static constexpr std::array<std::pair<std::string_view, double>, 10> kUnits{{
-      {"b", 1.0}, {"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
-      {"kib", 0x1p10}, {"mib", 0x1p20}, {"gib", 0x1p30}, {"tib", 0x1p40}, {"", 1.0},
-  }};
-  auto fail = [&] {
-    return Error(ErrorCode::invalid_argument,
-                 fmt::format("{}: expected a size such as 50MB, 1.5GB, 800MiB or 123456 (bytes), got '{}'", flag, text));
-  };
-  const std::size_t end = text.find_first_not_of("0123456789.");
-  const std::string number(text.substr(0, end));
-  std::string unit(end == std::string_view::npos ? "" : text.substr(end));
-  std::transform(unit.begin(), unit.end(), unit.begin(), [](char c) { return static_cast<char>(std::tolower(c)); });
-  double value = 0.0;
-  const auto [rest, error] = std::from_chars(number.data(), number.data() + number.size(), value);
-  if (number.empty() || error != std::errc{} || rest != number.data() + number.size()) throw fail();
-  for (const auto& [name, factor] : kUnits) {
-    if (name != unit) continue;
-    const double bytes = std::floor(value * factor);
-    if (!(bytes >= 1.0 && bytes < 0x1p63)) throw fail();
-    return static_cast<std::uint64_t>(bytes);
-  }
-  throw fail();
-}
 
 std::optional<Objective> parse_objective(std::string_view name) {
   for (const auto& [objective, objective_name] : kObjectiveNames) {

@@ -1,4 +1,5 @@
 #include "lorakit/report.hpp"
+#include "lorakit/units.hpp"
 
 #include <algorithm>
 #include <array>
@@ -50,17 +51,6 @@ nlohmann::json optional_json(const std::optional<double>& value) {
 }
 
 }  // namespace
-
-std::string format_bytes(std::uint64_t bytes) {
-  static constexpr std::array<std::string_view, 5> kUnits = {"B", "kB", "MB", "GB", "TB"};
-  double value = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (value >= 1000.0 && unit + 1 < kUnits.size()) {
-    value /= 1000.0;
-    ++unit;
-  }
-  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, kUnits[unit]);
-}
 
 std::string_view module_outcome_name(ModuleOutcome outcome) {
   switch (outcome) {

@@ -1,9 +1,10 @@
-// `lorakit inspect FILE [--json]`: what a LoRA file holds, without changing anything.
+// `lorakit inspect FILE`: what a LoRA file holds and what it can become, without changing anything.
 #include <iostream>
 #include <memory>
 #include <string>
 
 #include "commands.hpp"
+#include "lorakit/analysis.hpp"
 #include "lorakit/inspect.hpp"
 #include "lorakit/safetensors.hpp"
 
@@ -13,15 +14,25 @@ namespace {
 struct InspectOptions {
   std::string input;
   bool json = false;
+  bool header_only = false;
+  unsigned threads = 0;
 };
 
 int run_inspect(const InspectOptions& options) {
-  const Reader reader(options.input);
-  const Inspection inspection = inspect_file(reader);
+  if (options.header_only) {
+    const Inspection inspection = inspect_file(Reader(options.input));
+    if (options.json) {
+      std::cout << inspection_json(inspection) << '\n';
+    } else {
+      print_inspection(std::cout, inspection);
+    }
+    return kExitOk;
+  }
+  const Analysis analysis = analyze_file(options.input, options.threads);
   if (options.json) {
-    std::cout << inspection_json(inspection) << '\n';
+    std::cout << analysis_json(analysis) << '\n';
   } else {
-    print_inspection(std::cout, inspection);
+    print_analysis(std::cout, analysis);
   }
   return kExitOk;
 }
@@ -31,9 +42,14 @@ int run_inspect(const InspectOptions& options) {
 void setup_inspect(CLI::App& app, Action& action) {
   auto options = std::make_shared<InspectOptions>();
   CLI::App* command = app.add_subcommand(
-      "inspect", "Show a LoRA file's families, base model, module kinds, ranks, alphas and dtypes");
+      "inspect", "Show what a LoRA file holds (families, base model, kinds, ranks, alphas, dtypes) and what it can "
+                 "become: exact sizes and retention of presets and targets, ranks per block, dead weight");
   command->add_option("file", options->input, "LoRA file (.safetensors)")->required();
   command->add_flag("--json", options->json, "Machine-readable JSON output");
+  command->add_flag("--header-only", options->header_only,
+                    "Only what the header and alphas say (fast: no factor is read, no analysis)");
+  command->add_option("--threads", options->threads, "Worker threads (default: all cores)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{4096}));
   command->callback([options, &action] { action = [options] { return run_inspect(*options); }; });
 }
 

@@ -7,6 +7,7 @@
 #include "lorakit/batch.hpp"
 #include "lorakit/budget.hpp"
 #include "lorakit/error.hpp"
+#include "lorakit/units.hpp"
 
 namespace lorakit::cli {
 namespace {
