@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure build demo test bench clean
+.PHONY: all setup configure build demo test bench python clean
 
 all: build
 
@@ -26,6 +26,13 @@ test: build
 
 bench: build
 	@bash bench/run.sh $(BUILD)
+
+# A wheel of the Python package for Debian's python3, in $(BUILD)/dist, built in $(BUILD) (no second
+# compile). Install it into any environment of the same Python version (e.g. ComfyUI's venv) with
+# `pip install $(BUILD)/dist/lorakit-*.whl`.
+python: configure
+	@LORAKIT_BUILD_DIR=$(abspath $(BUILD)) /usr/bin/python3 -m pip wheel --no-build-isolation --no-index --no-deps \
+	    -w $(BUILD)/dist ./python
 
 clean:
 	rm -rf $(BUILD)
