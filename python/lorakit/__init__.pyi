@@ -1,8 +1,10 @@
 # Type stubs for lorakit (the extension lorakit._lorakit). Keyword options are the CLI's flags with
-# '_' for '-', with the CLI's defaults; None means "not given". A test checks these signatures against
-# the binding's option tables (RESIZE_OPTIONS, BATCH_OPTIONS).
+# '_' for '-', with the CLI's defaults (in the comments); None means "not given". A test checks these
+# option types against the binding's tables (RESIZE_OPTIONS, BATCH_OPTIONS).
 import os
-from typing import Any, Callable, Iterable, Literal, Optional, Tuple, Union
+from typing import Any, Callable, Iterable, Literal, Optional, Tuple, TypedDict, Union
+
+from typing_extensions import Unpack
 
 __version__: str
 
@@ -57,63 +59,45 @@ class Report:
     def to_dict(self) -> dict[str, Any]: ...
     def text(self, verbose: bool = False) -> str: ...
 
-def resize(
-    input: StrPath,
-    output: StrPath,
-    *,
-    preset: None = None,
-    method: Optional[Method] = None,
-    param: Optional[float] = None,
-    rank: Optional[int] = None,
-    conv_rank: Optional[int] = None,
-    target_size: None = None,
-    minimal: bool = False,
-    dtype: DType = "keep",
-    threads: int = 0,
-    to_lora: bool = False,
-    keep_lycoris: bool = False,
-    device: Optional[str] = None,
-    force: bool = False,
-    progress: Optional[Progress] = None,
-) -> Report: ...
+class _RankOptions(TypedDict, total=False):
+    method: Optional[Method]  # None: fixed, with rank
+    param: Optional[float]  # sv_fro / sv_cumulative: 0 < P <= 1; sv_ratio: P >= 1
+    rank: Optional[int]  # fixed rank, or the cap of a method (default: each module's own)
+    conv_rank: Optional[int]  # the same for modules with a kernel (default: rank)
+    target_size: None  # not available in this version (NotImplementedError)
+    minimal: bool  # False
+    dtype: DType  # "keep"
+    threads: int  # 0 = all cores
+    to_lora: bool  # False
+    keep_lycoris: bool  # False
+    device: Optional[str]  # accepted and ignored, with a note in the report
+    force: bool  # False: an existing output is refused (batch: redo outputs that exist)
+    progress: Optional[Progress]  # progress(done, total), on the calling thread
 
-def plan(
-    input: StrPath,
-    *,
-    preset: None = None,
-    method: Optional[Method] = None,
-    param: Optional[float] = None,
-    rank: Optional[int] = None,
-    conv_rank: Optional[int] = None,
-    target_size: None = None,
-    minimal: bool = False,
-    dtype: DType = "keep",
-    threads: int = 0,
-    to_lora: bool = False,
-    keep_lycoris: bool = False,
-    device: Optional[str] = None,
-    force: bool = False,
-    progress: Optional[Progress] = None,
-) -> Report: ...
+class ResizeOptions(_RankOptions, total=False):
+    preset: None  # not available in this version (NotImplementedError)
 
-def resize_bytes(
-    data: Union[bytes, bytearray, memoryview],
-    *,
-    preset: None = None,
-    method: Optional[Method] = None,
-    param: Optional[float] = None,
-    rank: Optional[int] = None,
-    conv_rank: Optional[int] = None,
-    target_size: None = None,
-    minimal: bool = False,
-    dtype: DType = "keep",
-    threads: int = 0,
-    to_lora: bool = False,
-    keep_lycoris: bool = False,
-    device: Optional[str] = None,
-    force: bool = False,
-    progress: Optional[Progress] = None,
-) -> Tuple[bytes, Report]: ...
+class BatchOptions(_RankOptions, total=False):
+    preset: Optional[Literal["high", "med", "low"]]  # see PRESETS
+    recursive: bool  # False
+    suffix: Optional[str]
+    in_place: bool  # False
+    no_backup: bool  # False
+    min_retention: Union[str, float, None]  # 0.87, "87" or "87%"
+    min_saving: Union[str, float, None]  # percent: 20 or "20%"
+    on_discard: Literal["skip", "copy"]  # "skip"
+    jobs: int  # 1
+    max_memory: Union[str, int, None]  # "4G", or bytes
+    nice: bool  # False
+    report: Optional[StrPath]  # FILE.csv or FILE.jsonl
+    shard: Optional[str]  # "I/N" or "auto"
+
+def resize(input: StrPath, output: StrPath, **options: Unpack[ResizeOptions]) -> Report: ...
+def plan(input: StrPath, **options: Unpack[ResizeOptions]) -> Report:
+    """`lorakit resize --dry-run`: nothing is written."""
+
+def resize_bytes(data: Union[bytes, bytearray, memoryview], **options: Unpack[ResizeOptions]) -> Tuple[bytes, Report]:
+    """A whole safetensors file in memory in, the resized file's bytes out (no file is touched)."""
 
 def inspect(path: StrPath) -> dict[str, Any]:
     """`lorakit inspect --json` as a dict."""
@@ -122,33 +106,6 @@ def inspect_text(path: StrPath) -> str:
     """`lorakit inspect`'s text."""
 
 def batch(
-    inputs: Union[StrPath, Iterable[StrPath]],
-    output_dir: StrPath,
-    *,
-    recursive: bool = False,
-    suffix: Optional[str] = None,
-    in_place: bool = False,
-    no_backup: bool = False,
-    preset: Optional[Literal["high", "med", "low"]] = None,
-    min_retention: Union[str, float, None] = None,
-    min_saving: Union[str, float, None] = None,
-    on_discard: Literal["skip", "copy"] = "skip",
-    jobs: int = 1,
-    max_memory: Union[str, int, None] = None,
-    nice: bool = False,
-    report: Optional[StrPath] = None,
-    shard: Optional[str] = None,
-    method: Optional[Method] = None,
-    param: Optional[float] = None,
-    rank: Optional[int] = None,
-    conv_rank: Optional[int] = None,
-    target_size: None = None,
-    minimal: bool = False,
-    dtype: DType = "keep",
-    threads: int = 0,
-    to_lora: bool = False,
-    keep_lycoris: bool = False,
-    device: Optional[str] = None,
-    force: bool = False,
-    progress: Optional[Progress] = None,
-) -> list[dict[str, Any]]: ...
+    inputs: Union[StrPath, Iterable[StrPath]], output_dir: StrPath, **options: Unpack[BatchOptions]
+) -> list[dict[str, Any]]:
+    """`lorakit batch`: one row per file, as in its --report FILE.jsonl."""

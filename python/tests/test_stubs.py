@@ -5,13 +5,24 @@ from pathlib import Path
 import lorakit
 
 STUB = Path(lorakit.__file__).with_name("__init__.pyi")
+TREE = ast.parse(STUB.read_text())
 
 
-def keyword_only(function):
-    tree = ast.parse(STUB.read_text())
-    for node in tree.body:
+def fields(class_name):
+    """A TypedDict's keys, its bases' included."""
+    for node in TREE.body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            names = [f for base in node.bases if isinstance(base, ast.Name) and base.id != "TypedDict"
+                     for f in fields(base.id)]
+            return names + [item.target.id for item in node.body if isinstance(item, ast.AnnAssign)]
+    raise AssertionError(f"{class_name} is not in {STUB}")
+
+
+def options_of(function):
+    """The TypedDict that types a function's **options."""
+    for node in TREE.body:
         if isinstance(node, ast.FunctionDef) and node.name == function:
-            return [arg.arg for arg in node.args.kwonlyargs]
+            return node.args.kwarg.annotation.slice.id
     raise AssertionError(f"{function} is not in {STUB}")
 
 
@@ -21,18 +32,19 @@ def test_stub_is_shipped_with_the_package():
 
 
 def test_resize_keywords_match_the_binding():
-    expected = list(lorakit.RESIZE_OPTIONS) + ["progress"]
     for function in ("resize", "plan", "resize_bytes"):
-        assert sorted(keyword_only(function)) == sorted(expected), function
+        assert options_of(function) == "ResizeOptions"
+    assert sorted(fields("ResizeOptions")) == sorted(list(lorakit.RESIZE_OPTIONS) + ["progress"])
 
 
 def test_batch_keywords_match_the_binding():
-    assert sorted(keyword_only("batch")) == sorted(list(lorakit.BATCH_OPTIONS) + ["progress"])
+    assert options_of("batch") == "BatchOptions"
+    assert sorted(fields("BatchOptions")) == sorted(list(lorakit.BATCH_OPTIONS) + ["progress"])
 
 
 def test_every_stubbed_keyword_is_accepted(tmp_path):
-    """Each keyword is taken by the binding (None = not given), none is silently ignored as unknown."""
-    for name in lorakit.RESIZE_OPTIONS:
+    """Each keyword is taken by the binding (None = not given): none is refused as unknown."""
+    for name in fields("ResizeOptions"):
         try:
             lorakit.plan(tmp_path / "missing.safetensors", rank=4, **({name: None} if name != "rank" else {}))
         except lorakit.Error as error:
