@@ -26,7 +26,7 @@ class CMakeBuild(build_ext):
     def build_extension(self, ext):
         build_dir = Path(os.environ.get("LORAKIT_BUILD_DIR") or Path(self.build_temp).resolve() / "cmake")
         configure = ["cmake", "-S", str(SOURCE_DIR), "-B", str(build_dir), "-G", "Ninja",
-                     f"-DPython_EXECUTABLE={sys.executable}"]
+                     "-DLORAKIT_PYTHON=ON", f"-DPython_EXECUTABLE={sys.executable}"]
         if not (build_dir / "CMakeCache.txt").exists():  # a fresh folder: only what the package needs
             configure += ["-DCMAKE_BUILD_TYPE=Release", "-DLORAKIT_BUILD_TESTS=OFF", "-DLORAKIT_BUILD_BENCH=OFF"]
         configure += shlex.split(os.environ.get("CMAKE_ARGS", ""))
