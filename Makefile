@@ -4,7 +4,7 @@ DIST_BUILD ?= build-dist
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure build demo test bench dist clean
+.PHONY: all setup configure build demo test bench dist python clean
 
 all: build
 
@@ -33,6 +33,13 @@ dist: setup
 
 bench: build dist
 	@bash bench/run.sh $(BUILD)
+
+# A wheel of the Python package for Debian's python3, in $(BUILD)/dist, built in $(BUILD) (no second
+# compile). Install it into any environment of the same Python version (e.g. ComfyUI's venv) with
+# `pip install $(BUILD)/dist/lorakit-*.whl`.
+python: configure
+	@LORAKIT_BUILD_DIR=$(abspath $(BUILD)) /usr/bin/python3 -m pip wheel --no-build-isolation --no-index --no-deps \
+	    -w $(BUILD)/dist ./python
 
 clean:
 	rm -rf $(BUILD) $(DIST_BUILD) dist

@@ -3,7 +3,9 @@
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config libeigen3-dev nlohmann-json3-dev libcli11-dev
           libfmt-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev python3 time gawk
-          qemu-user)  # qemu-user: the release binary's test runs it on emulated older CPUs
+          qemu-user  # the release binary's test runs it on emulated older CPUs
+          # The Python package (python/) and its tests: built for /usr/bin/python3; the wheel of `make python`.
+          python3-dev pybind11-dev python3-pytest python3-setuptools python3-wheel python3-wheel-whl python3-pip python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

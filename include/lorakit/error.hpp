@@ -41,6 +41,7 @@ enum class ErrorCode {
   not_an_adapter,         // file holds no adapter module at all
   // Numerics.
   numeric_failure,        // decomposition did not converge / non-finite factors where they matter
+  interrupted,            // stopped on request (SIGINT, or the caller's progress callback)
   internal,
 };
 

@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lorakit/budget.hpp"
@@ -109,5 +111,17 @@ ResizeReport resize_file(const std::filesystem::path& input, const std::filesyst
 // Plans only: every module's spectrum, chosen rank and retention, and the exact output size,
 // without writing anything. Used by `--dry-run` and batch quality gates.
 ResizeReport plan_file(const std::filesystem::path& input, const ResizeOptions& options);
+
+// The same on a whole safetensors file image in memory (e.g. a trainer's serialized state dict), with
+// no file touched: `name` stands for the input in messages and in the report. The output bytes equal
+// those resize_file writes for the same input and options.
+struct ResizedBytes {
+  std::vector<std::byte> bytes;
+  ResizeReport report;
+};
+ResizedBytes resize_bytes(std::span<const std::byte> input, const ResizeOptions& options,
+                          std::string_view name = "<memory>");
+ResizeReport plan_bytes(std::span<const std::byte> input, const ResizeOptions& options,
+                        std::string_view name = "<memory>");
 
 }  // namespace lorakit

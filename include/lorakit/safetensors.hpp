@@ -49,9 +49,12 @@ inline constexpr std::uint64_t kMaxHeaderSize = 100'000'000;
 Header parse_header(std::span<const std::byte> bytes, std::uint64_t file_size, std::string_view file);
 
 // Reads a safetensors file with pread: bounded memory, thread-safe reads, input never modified.
+// Or a whole file image already in memory (e.g. a trainer's serialized state dict): `image` must
+// outlive the Reader, and `name` stands for the file in error messages.
 class Reader {
  public:
   explicit Reader(const std::filesystem::path& path);
+  Reader(std::span<const std::byte> image, std::string name);
   ~Reader();
   Reader(const Reader&) = delete;
   Reader& operator=(const Reader&) = delete;
@@ -70,8 +73,11 @@ class Reader {
   std::vector<float> read_floats(const TensorInfo& info) const;
 
  private:
+  void read_header();
+
   std::filesystem::path path_;
-  int fd_ = -1;
+  int fd_ = -1;                        // -1: reading from image_
+  std::span<const std::byte> image_;
   std::uint64_t file_size_ = 0;
   Header header_;
 };

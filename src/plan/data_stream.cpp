@@ -10,7 +10,7 @@ constexpr std::size_t kOverlapThreshold = std::size_t{256} << 10;
 
 }  // namespace
 
-DataStream::DataStream(AtomicFile& file, SshsHasher* hasher) : file_(file), hasher_(hasher) {}
+DataStream::DataStream(OutputSink& sink, SshsHasher* hasher) : sink_(sink), hasher_(hasher) {}
 
 void DataStream::append(std::span<const std::byte> bytes) {
   if (pending_.size() + bytes.size() < kDataChunk) {
@@ -33,17 +33,17 @@ void DataStream::finish() {
 
 void DataStream::write_and_hash(std::span<const std::byte> bytes) {
   if (hasher_ == nullptr) {
-    file_.write(bytes);
+    sink_.write(bytes);
     return;
   }
   if (bytes.size() < kOverlapThreshold) {
     hasher_->update_data(bytes);
-    file_.write(bytes);
+    sink_.write(bytes);
     return;
   }
   std::future<void> hashed = std::async(std::launch::async, [&] { hasher_->update_data(bytes); });
   try {
-    file_.write(bytes);
+    sink_.write(bytes);
   } catch (...) {
     hashed.wait();  // the helper reads `bytes`: it must be done before the caller may free them
     throw;

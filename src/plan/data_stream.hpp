@@ -7,8 +7,8 @@
 #include <span>
 #include <vector>
 
-#include "lorakit/atomic_file.hpp"
 #include "lorakit/safetensors.hpp"
+#include "plan/output_sink.hpp"
 
 namespace lorakit::detail {
 
@@ -19,14 +19,14 @@ inline constexpr std::size_t kDataChunk = std::size_t{1} << 20;
 
 class DataStream {
  public:
-  DataStream(AtomicFile& file, SshsHasher* hasher);  // hasher: null when the output is not hashed
+  DataStream(OutputSink& sink, SshsHasher* hasher);  // hasher: null when the output is not hashed
   void append(std::span<const std::byte> bytes);     // in file order
   void finish();                                    // writes what is gathered; call before the header
 
  private:
   void write_and_hash(std::span<const std::byte> bytes);
 
-  AtomicFile& file_;
+  OutputSink& sink_;
   SshsHasher* hasher_;
   std::vector<std::byte> pending_;
 };

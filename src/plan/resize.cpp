@@ -16,7 +16,6 @@
 #include <fmt/format.h>
 
 #include "lorakit/adapter.hpp"
-#include "lorakit/atomic_file.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/report.hpp"
 #include "lorakit/resize.hpp"
@@ -29,6 +28,7 @@
 #include "plan/module_plan.hpp"
 #include "plan/ordered_writer.hpp"
 #include "plan/output_plan.hpp"
+#include "plan/output_sink.hpp"
 #include "plan/parallel.hpp"
 #include "plan/target_plan.hpp"
 #include "plan/tensor_source.hpp"
@@ -124,6 +124,14 @@ auto naming_file(const std::filesystem::path& file, F&& body) {
   }
 }
 
+// The input: the file named `path`, or, when given, a file image in memory that `path` names in messages.
+using InputImage = std::optional<std::span<const std::byte>>;
+
+Reader open_input(const std::filesystem::path& path, const InputImage& image) {
+  if (image) return Reader(*image, path.string());
+  return Reader(path);
+}
+
 struct Job {
   const std::filesystem::path& input;
   const ResizeOptions& options;
@@ -135,7 +143,8 @@ struct Job {
   std::uint64_t progress_done = 0;
   std::uint64_t progress_total = 0;
 
-  Job(const std::filesystem::path& path, const ResizeOptions& opts) : input(path), options(opts), reader(path) {}
+  Job(const std::filesystem::path& path, const ResizeOptions& opts, const InputImage& image)
+      : input(path), options(opts), reader(open_input(path, image)) {}
 
   void progress(std::uint64_t done) const {
     if (options.progress) options.progress(done, progress_total);
@@ -232,13 +241,13 @@ struct Job {
     return r;
   }
 
-  void write(const std::filesystem::path& path) {
+  void write(detail::OutputSink& file, std::string_view target_name) {
     std::map<std::string_view, std::size_t> by_name;
     for (std::size_t i = 0; i < output.tensors.size(); ++i) by_name[output.tensors[i].spec.name] = i;
     std::vector<std::size_t> order;  // layout (file) order -> outputs index
     for (const TensorInfo& info : output.layout.tensors) order.push_back(by_name.at(info.name));
 
-    AtomicFile file(path, options.force);
+    file.reserve(output.layout.file_size());
     file.write(output.layout.prefix);
     std::optional<SshsHasher> hasher;
     if (output.metadata.kohya_style) hasher.emplace(plan_layout(output.specs, ss_only(output.metadata.metadata), true));
@@ -266,7 +275,7 @@ struct Job {
       output.metadata.metadata["sshs_legacy_hash"] = hashes.legacy_hash;
       const Layout final_layout = plan_layout(output.specs, output.metadata.metadata, true);
       if (final_layout.prefix.size() != output.layout.prefix.size()) {
-        throw Error(ErrorCode::internal, path.string(), "", "header size changed when hashes were filled in");
+        throw Error(ErrorCode::internal, target_name, "", "header size changed when hashes were filled in");
       }
       file.write_at(0, final_layout.prefix);
     }
@@ -274,17 +283,31 @@ struct Job {
   }
 };
 
-ResizeReport run(const std::filesystem::path& input, const std::filesystem::path* output,
+// Where a run writes: nowhere (plan only), an atomic file, or memory.
+struct Destination {
+  const std::filesystem::path* file = nullptr;
+  detail::MemorySink* memory = nullptr;
+  bool writes() const { return file != nullptr || memory != nullptr; }
+};
+
+ResizeReport run(const std::filesystem::path& input, const InputImage& image, const Destination& to,
                  const ResizeOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
-  if (output != nullptr) check_paths(input, *output, options.force);
-  Job job(input, options);
-  naming_file(input, [&] { job.plan(output != nullptr); });
-  if (output != nullptr) naming_file(input, [&] { job.write(*output); });
+  if (to.file != nullptr) check_paths(input, *to.file, options.force);
+  Job job(input, options, image);
+  naming_file(input, [&] { job.plan(to.writes()); });
+  if (to.file != nullptr) {
+    naming_file(input, [&] {
+      detail::FileSink file(*to.file, options.force);
+      job.write(file, to.file->string());
+    });
+  }
+  if (to.memory != nullptr) naming_file(input, [&] { job.write(*to.memory, input.string()); });
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   ResizeReport report = job.report(elapsed.count());
-  if (output != nullptr) report.output = output->string();
+  if (to.file != nullptr) report.output = to.file->string();
+  if (to.memory != nullptr) report.output = "(in memory)";
   return report;
 }
 
@@ -307,11 +330,23 @@ bool has_target(const ResizeOptions& options) {
 
 ResizeReport resize_file(const std::filesystem::path& input, const std::filesystem::path& output,
                          const ResizeOptions& options) {
-  return run(input, &output, options);
+  return run(input, std::nullopt, {.file = &output}, options);
 }
 
 ResizeReport plan_file(const std::filesystem::path& input, const ResizeOptions& options) {
-  return run(input, nullptr, options);
+  return run(input, std::nullopt, {}, options);
+}
+
+ResizedBytes resize_bytes(std::span<const std::byte> input, const ResizeOptions& options, std::string_view name) {
+  detail::MemorySink memory;
+  ResizedBytes result;
+  result.report = run(std::filesystem::path(name), input, {.memory = &memory}, options);
+  result.bytes = memory.take();
+  return result;
+}
+
+ResizeReport plan_bytes(std::span<const std::byte> input, const ResizeOptions& options, std::string_view name) {
+  return run(std::filesystem::path(name), input, {}, options);
 }
 
 }  // namespace lorakit

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "lorakit/error.hpp"
 #include "lorakit/safetensors.hpp"
@@ -56,26 +57,40 @@ Reader::Reader(const std::filesystem::path& path) : path_(path) {
   }
   try {
     file_size_ = regular_file_size(fd_, path_);
-    std::vector<std::byte> prefix(std::min<std::uint64_t>(file_size_, 8));
-    read_at(0, prefix);
-    const std::uint64_t header_size =
-        safetensors_detail::validated_header_length(prefix, file_size_, path_.string());
-    prefix.resize(8 + header_size);
-    read_at(8, std::span<std::byte>(prefix).subspan(8));
-    header_ = parse_header(prefix, file_size_, path_.string());
+    read_header();
   } catch (...) {
     ::close(fd_);
     throw;
   }
 }
 
-Reader::~Reader() { ::close(fd_); }
+Reader::Reader(std::span<const std::byte> image, std::string name)
+    : path_(std::move(name)), image_(image), file_size_(image.size()) {
+  read_header();
+}
+
+Reader::~Reader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Reader::read_header() {
+  std::vector<std::byte> prefix(std::min<std::uint64_t>(file_size_, 8));
+  read_at(0, prefix);
+  const std::uint64_t header_size = safetensors_detail::validated_header_length(prefix, file_size_, path_.string());
+  prefix.resize(8 + header_size);
+  read_at(8, std::span<std::byte>(prefix).subspan(8));
+  header_ = parse_header(prefix, file_size_, path_.string());
+}
 
 void Reader::read_at(std::uint64_t offset, std::span<std::byte> dst) const {
   if (offset > file_size_ || dst.size() > file_size_ - offset) {
     throw Error(ErrorCode::io_read, path_.string(), "",
                 "read of " + std::to_string(dst.size()) + " bytes at " + std::to_string(offset) +
                     " runs past the end of the file");
+  }
+  if (fd_ < 0) {
+    std::copy_n(image_.begin() + static_cast<std::ptrdiff_t>(offset), dst.size(), dst.begin());
+    return;
   }
   std::size_t done = 0;
   while (done < dst.size()) {

@@ -246,7 +246,7 @@ TEST(Inspect, Text) {
   print_inspection(out, mixed_inspection(header));
   const std::string text = out.str();
   for (const char* line : {"File          mixed.safetensors\n",
-                           "Size          120.6 KiB (123456 bytes), 15 tensors\n",
+                           "Size          123.5 kB (123456 bytes), 15 tensors\n",
                            "Families      kohya, lycoris\n",
                            "Base model    SD1.5 (UNet cross-attention context 768)\n",
                            "Modules       4: loha 1, lora 3; conv 2, DoRA 1\n",

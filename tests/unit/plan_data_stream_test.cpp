@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "lorakit/atomic_file.hpp"
 #include "lorakit/safetensors.hpp"
 #include "lorakit/sha256.hpp"
 #include "plan/data_stream.hpp"
+#include "plan/output_sink.hpp"
 #include "scratch_folder.hpp"
 
 namespace lorakit::detail {
@@ -51,7 +51,7 @@ TEST_P(DataStreamTest, WritesAndHashesTheConcatenation) {
   const std::filesystem::path target = folder.path() / "out.safetensors";
   SshsHasher hasher(layout);
   {
-    AtomicFile file(target, false);
+    FileSink file(target, false);
     file.write(layout.prefix);
     DataStream stream(file, hashed ? &hasher : nullptr);
     for (const auto& piece : pieces) stream.append(piece);

@@ -75,7 +75,9 @@ bool apply_target(const ResizeFlags& flags, ResizeOptions& options) {
   const bool target = has_target(options);
   if (!flags.objective.empty()) {
     if (!target) fail("--objective applies to --target-size, --target-ratio and --target-retention");
-    options.objective = *parse_objective(flags.objective);
+    const std::optional<Objective> objective = parse_objective(flags.objective);
+    if (!objective) fail(fmt::format("--objective: '{}' is not mean or energy", flags.objective));
+    options.objective = *objective;
   }
   options.allow_drop = flags.allow_drop;
   return target;
@@ -84,11 +86,15 @@ bool apply_target(const ResizeFlags& flags, ResizeOptions& options) {
 void apply_method(ResizeFlags flags, bool target, ResizeOptions& options) {
   if (!flags.preset.empty()) {
     if (target) fail("--preset and a target (--target-size, --target-ratio, --target-retention) exclude each other");
-    apply_preset(*parse_preset(flags.preset), flags.method, flags.param);
+    const std::optional<Preset> preset = parse_preset(flags.preset);
+    if (!preset) fail(fmt::format("--preset: '{}' is not high, med or low", flags.preset));
+    apply_preset(*preset, flags.method, flags.param);
   }
   if (!flags.method.empty() && flags.method != "fixed") {
     if (target) fail(fmt::format("a target chooses every rank itself: give it without --method {}", flags.method));
-    options.method = *parse_rank_method(flags.method);
+    const std::optional<RankMethod> method = parse_rank_method(flags.method);
+    if (!method) fail(fmt::format("--method: '{}' is not sv_ratio, sv_fro, sv_cumulative or sv_knee", flags.method));
+    options.method = *method;
     if (takes_param(options.method)) {
       if (!flags.param) fail(fmt::format("--method {} needs --param", flags.method));
       options.param = *flags.param;
