@@ -27,6 +27,7 @@
 #include "plan/ordered_writer.hpp"
 #include "plan/output_plan.hpp"
 #include "plan/parallel.hpp"
+#include "plan/peft_sidecar.hpp"
 #include "plan/tensor_source.hpp"
 
 namespace lorakit {
@@ -107,7 +108,10 @@ struct Job {
   Layout layout;
   std::uint64_t progress_total = 0;
 
-  Job(const std::filesystem::path& path, const ResizeOptions& opts) : input(path), options(opts), reader(path) {}
+  const PeftSidecar* sidecar;
+
+  Job(const std::filesystem::path& path, const ResizeOptions& opts, const PeftSidecar* peft_sidecar)
+      : input(path), options(opts), reader(path), sidecar(peft_sidecar) {}
 
   void progress(std::uint64_t done) const {
     if (options.progress) options.progress(done, progress_total);
@@ -122,7 +126,7 @@ struct Job {
         throw Error(ErrorCode::adapter_invalid_alpha, "", info.name, "a scalar must hold one value");
       }
       return values[0];
-    });
+    }, sidecar);
     if (model.modules.empty()) {
       throw Error(ErrorCode::not_an_adapter, file, "",
                   fmt::format("no LoRA/LyCORIS module among its {} tensors", reader.header().tensors.size()));
@@ -210,17 +214,30 @@ struct Job {
   }
 };
 
-ResizeReport run(const std::filesystem::path& input, const std::filesystem::path* output,
+ResizeReport run(const std::filesystem::path& input_arg, const std::filesystem::path* output_arg,
                  const ResizeOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
-  if (output != nullptr) check_paths(input, *output, options.force);
-  Job job(input, options);
+  const detail::ResizePaths paths = detail::resolve_resize_paths(input_arg, output_arg, options);
+  const std::filesystem::path& input = paths.input;
+  const std::filesystem::path* output = paths.output ? &*paths.output : nullptr;
+  if (output != nullptr) {
+    check_paths(input, *output, options.force);
+    detail::check_sidecar_output(paths, options.force);
+  }
+  Job job(input, options, paths.sidecar ? &*paths.sidecar : nullptr);
   naming_file(input, [&] { job.plan(output != nullptr); });
-  if (output != nullptr) naming_file(input, [&] { job.write(*output); });
+  if (output != nullptr) {
+    detail::prepare_output_folder(paths);
+    naming_file(input, [&] { job.write(*output); });
+  }
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   ResizeReport report = job.report(elapsed.count());
   if (output != nullptr) report.output = output->string();
+  if (paths.sidecar_output) {
+    detail::write_peft_sidecar(*job.model.peft_sidecar, report, *paths.sidecar_output, options.force);
+  }
+  detail::add_peft_notes(report, job.model, paths);
   return report;
 }
 
