@@ -312,7 +312,8 @@ std::string inspection_json(const Inspection& inspection) {
     json["dtypes"][dtype] = {{"tensors", use.tensors}, {"bytes", use.bytes}};
   }
   json["peft_config"] = inspection.peft_config;
-  json["peft_sidecar"] = inspection.peft_sidecar.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(inspection.peft_sidecar);
+  json["peft_sidecar"] = inspection.peft_sidecar.empty() ? nlohmann::ordered_json()
+                                                         : nlohmann::ordered_json(inspection.peft_sidecar);
   json["passthrough"] = inspection.passthrough;
   return json.dump(2);
 }

@@ -13,7 +13,8 @@ namespace lorakit {
 PeftSidecar read_peft_sidecar(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    throw Error(ErrorCode::io_open, path.string(), "", std::string("cannot open the PEFT config: ") + std::strerror(errno));
+    throw Error(ErrorCode::io_open, path.string(), "",
+                std::string("cannot open the PEFT config: ") + std::strerror(errno));
   }
   PeftSidecar sidecar{path, std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())};
   if (in.bad()) throw Error(ErrorCode::io_read, path.string(), "", "cannot read the PEFT config");

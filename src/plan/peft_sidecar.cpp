@@ -60,7 +60,8 @@ void prepare_output_folder(const ResizePaths& paths) {
   std::error_code error;
   fs::create_directories(paths.output->parent_path(), error);
   if (error) {
-    throw Error(ErrorCode::io_write, paths.output->parent_path().string(), "", "cannot create folder: " + error.message());
+    throw Error(ErrorCode::io_write, paths.output->parent_path().string(), "",
+                "cannot create folder: " + error.message());
   }
 }
 
@@ -80,7 +81,9 @@ void add_peft_notes(ResizeReport& report, const AdapterModel& model, const Resiz
   if (model.peft_sidecar) {
     std::string note = fmt::format("PEFT config {} gives the scale of {} modules", paths.sidecar->path.string(),
                                    model.peft_sidecar->modules.size());
-    if (paths.sidecar_output) note += fmt::format("; rewritten for the new ranks to {}", paths.sidecar_output->string());
+    if (paths.sidecar_output) {
+      note += fmt::format("; rewritten for the new ranks to {}", paths.sidecar_output->string());
+    }
     report.notes.push_back(std::move(note));
     if (paths.output && paths.output->filename() != kPeftWeightsName) {
       report.notes.push_back(fmt::format("PEFT's from_pretrained reads {} from a folder: rename the output to load it",

@@ -113,7 +113,8 @@ TEST_P(PeftFolder, ResizedAdapterLoadsAsPeftBuildsItWithTheSameScaledDelta) {
   EXPECT_GT(resized, report.modules.size() / 2);
 
   // The scales the evaluator read are the generator's, and they differ between modules.
-  const auto before = testsupport::loader_modules(in / "adapter_model.safetensors", peft_reading(in / "adapter_config.json"));
+  const auto before =
+      testsupport::loader_modules(in / "adapter_model.safetensors", peft_reading(in / "adapter_config.json"));
   ASSERT_EQ(before.size(), manifest_.size());
   std::set<double> scales;
   for (const testsupport::GenModule& module : manifest_) {

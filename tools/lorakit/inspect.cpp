@@ -40,7 +40,8 @@ void setup_inspect(CLI::App& app, Action& action) {
       "inspect", "Show a LoRA file's families, base model, module kinds, ranks, alphas and dtypes");
   command->add_option("file", options->input, "LoRA file (.safetensors), or a PEFT adapter folder")->required();
   command->add_option("--peft-config", options->peft_config,
-                      "PEFT adapter_config.json that scales the file (default: the one beside adapter_model.safetensors)");
+                      "PEFT adapter_config.json that scales the file "
+                      "(default: the one beside adapter_model.safetensors)");
   command->add_flag("--json", options->json, "Machine-readable JSON output");
   command->callback([options, &action] { action = [options] { return run_inspect(*options); }; });
 }
