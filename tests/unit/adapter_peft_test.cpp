@@ -302,10 +302,10 @@ AdapterModel build_with(const Header& header, const PeftSidecar& config) {
 TEST(PeftSidecar, ScalesRawAdapterModulesByPeftRules) {
   std::vector<Spec> specs;
   add_lora(specs, "base_model.model.down_blocks.0.attn1.to_k", 8);
-  add_lora(specs, "base_model.model.down_blocks.0.attn2.to_q", 4);
-  add_lora(specs, "base_model.model.down_blocks.0.attn2.to_v", 4);
-  add_lora(specs, "base_model.model.up_blocks.1.attn1.to_q", 4);
-  add_lora(specs, "base_model.model.up_blocks.1.attn1.to_v", 4);
+  for (const char* name : {"down_blocks.0.attn2.to_q", "down_blocks.0.attn2.to_v", "up_blocks.1.attn1.to_q",
+                           "up_blocks.1.attn1.to_v"}) {
+    add_lora(specs, std::string("base_model.model.") + name, 4);
+  }
   // Each pattern is searched on its own, first key in file order; keys are regexes matching the whole
   // name or a '.'-preceded suffix.
   const std::string config = R"({
