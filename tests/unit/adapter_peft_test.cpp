@@ -287,7 +287,7 @@ TEST(PeftRewrite, FractionalAlphaAndIgnoredStems) {
 }
 
 TEST(PeftRewrite, NoModulesLeavesTheTextAlone) {
-  PeftConfig config{"lora_adapter_metadata", R"({"r": 4,  "lora_alpha": 4})", {}};
+  PeftConfig config{"lora_adapter_metadata", R"({"r": 4,  "lora_alpha": 4})", {}, {}};
   EXPECT_EQ(rewrite_peft_config(config, {{"x", 2}}, {{"x", 2.0}}), config.json);
 }
 
