@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # bench/run.sh BUILD — lorakit's benchmark table (issue 2): four generated LoRAs resized with sv_fro 0.95,
 # each against its I/O floor and a dense-SVD reference, measured in the same run. See bench/README.md.
-# Environment: REPEATS (default 3, medians), DENSE_MODULES_SD (8), DENSE_MODULES_FLUX (2), NO_BUILD=1.
+# Environment: REPEATS (default 3, medians), DENSE_MODULES_SD (8), DENSE_MODULES_FLUX (2), NO_BUILD=1,
+# DIST (the release binary timed next to BUILD's CLI; default build-dist/lorakit, from `make dist`).
 set -euo pipefail
 
 BUILD=$(cd "${1:?usage: bench/run.sh BUILD}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 REPEATS=${REPEATS:-3}
+DIST=${DIST:-$SRC/build-dist/lorakit}
 DENSE_MODULES_SD=${DENSE_MODULES_SD:-8}
 DENSE_MODULES_FLUX=${DENSE_MODULES_FLUX:-2}
 DATA=$BUILD/bench-data
@@ -32,6 +34,7 @@ done
 [ -x /usr/bin/time ] || { log "/usr/bin/time is missing: apt-get install time"; exit 1; }
 if [ -x "$BUILD/lorakit" ]; then RESIZE=("$BUILD/lorakit" resize); TOOL="lorakit resize (CLI)"
 else RESIZE=("$BUILD/bench/resize_driver"); TOOL="bench/resize_driver (lorakit::resize_file)"; fi
+if [ ! -x "$DIST" ]; then log "no release binary at $DIST ('make dist' builds it): its column stays empty"; fi
 
 # name | generator arguments | target seconds (2 threads)
 CASES=(
@@ -65,10 +68,13 @@ calc() { awk "BEGIN { printf \"%.6f\", $* }"; }     # arithmetic without bc
 over() { awk "BEGIN { exit !($1 > $2) }"; }           # true when $1 > $2
 
 # One resize under /usr/bin/time -v: prints "WALL_SECONDS PEAK_RSS_KB CPU_PERCENT".
+# Arguments: IN OUT THREADS [RESIZE COMMAND...] (default: BUILD's).
 timed_resize() {
   local in=$1 out=$2 threads=$3 report=$OUT/time.txt start end
+  shift 3
+  [ $# -gt 0 ] || set -- "${RESIZE[@]}"
   start=$(now)
-  /usr/bin/time -v -o "$report" "${RESIZE[@]}" "$in" -o "$out" --method sv_fro --param 0.95 --force -q \
+  /usr/bin/time -v -o "$report" "$@" "$in" -o "$out" --method sv_fro --param 0.95 --force -q \
     --threads "$threads" >>"$LOG" 2>&1
   end=$(now)
   echo "$(calc "$end - $start") $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$report")" \
@@ -79,7 +85,7 @@ floor_once() {
   "$BUILD/bench/io_floor" "$1" -o "$OUT/floor.safetensors" --repeats 1 | tee -a "$LOG" | field median_s
 }
 
-declare -A WALL RSS CPU FLOOR PLAN DENSE MODULES SIZE OUTSIZE WALL1 RSS1 CPU1
+declare -A WALL RSS CPU FLOOR PLAN DENSE MODULES SIZE OUTSIZE WALL1 RSS1 CPU1 DIST_WALL DIST_SAME
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for entry in "${CASES[@]}"; do
   IFS='|' read -r name args target <<<"$entry"
@@ -90,13 +96,22 @@ for entry in "${CASES[@]}"; do
   IFS='|' read -r name args target <<<"$entry"
   in=$DATA/$name.safetensors
   out=$OUT/$name.resized.safetensors
-  log "$name: resize ×$REPEATS interleaved with the I/O floor"
-  walls=() rsss=() cpus=() floors=()
+  log "$name: resize ×$REPEATS interleaved with the I/O floor and the release binary"
+  walls=() rsss=() cpus=() floors=() dist_walls=()
   for ((i = 0; i < REPEATS; i++)); do
     floors+=("$(floor_once "$in")")
     read -r wall rss cpu <<<"$(timed_resize "$in" "$out" 2)"
     walls+=("$wall") rsss+=("$rss") cpus+=("$cpu")
+    if [ -x "$DIST" ]; then
+      read -r wall rss cpu <<<"$(timed_resize "$in" "$OUT/$name.dist.safetensors" 2 "$DIST" resize)"
+      dist_walls+=("$wall")
+    fi
   done
+  if [ -x "$DIST" ]; then
+    DIST_WALL[$name]=$(printf '%s\n' "${dist_walls[@]}" | median)
+    DIST_SAME[$name]=no
+    if cmp -s "$out" "$OUT/$name.dist.safetensors"; then DIST_SAME[$name]=yes; fi
+  fi
   WALL[$name]=$(printf '%s\n' "${walls[@]}" | median)
   RSS[$name]=$(printf '%s\n' "${rsss[@]}" | sort -g | tail -1)
   CPU[$name]=$(printf '%s\n' "${cpus[@]}" | median)
@@ -148,6 +163,22 @@ row() {  # name threads wall rss cpu target
     "$target_text" "$verdict"
 }
 
+# The release binary against BUILD's CLI, 2 threads; their runs alternate, so both see the same load.
+dist_table() {
+  [ -x "$DIST" ] || return 0
+  echo
+  echo "Release binary \`$DIST\` (x86-64-v3, \`make dist\`) against $TOOL, 2 threads, median of $REPEATS" \
+    "alternating runs:"
+  echo
+  echo "| file | this build wall s | release wall s | release / this build | same output bytes |"
+  echo "|---|--:|--:|--:|---|"
+  for entry in "${CASES[@]}"; do
+    IFS='|' read -r name args target <<<"$entry"
+    printf '| %s | %.2f | %.2f | %.2f× | %s |\n' "$name" "${WALL[$name]}" "${DIST_WALL[$name]}" \
+      "$(calc "${DIST_WALL[$name]} / ${WALL[$name]}")" "${DIST_SAME[$name]}"
+  done
+}
+
 {
   echo "# lorakit benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
@@ -170,6 +201,7 @@ row() {  # name threads wall rss cpu target
       row "$name" 1 "${WALL1[$name]}" "${RSS1[$name]}" "${CPU1[$name]}" "-"
     fi
   done
+  dist_table
   echo
   echo "Dense reference, per module (float32 ΔW + Eigen BDCSVD vs factored_svd + apply; decode excluded):"
   for entry in "${CASES[@]}"; do

@@ -159,6 +159,8 @@ using ScalarReader = std::function<double(const TensorInfo&)>;
 // Error::adapter_format_unsupported (the early cloneofsimo/lora `unet:N:up` keys).
 AdapterModel build_adapter_model(const Header& header, std::string_view file, const ScalarReader& read_scalar,
                                  const PeftSidecar* sidecar = nullptr);
+// The same for a file being read: scalars come from `reader` and must hold one value each.
+AdapterModel read_adapter_model(const Reader& reader, const PeftSidecar* sidecar = nullptr);
 
 // Rewrites a PEFT adapter config for new per-module ranks: `r`/`rank_pattern` and
 // `lora_alpha`/`alpha_pattern`, so that diffusers rebuilds each module with the rank written and

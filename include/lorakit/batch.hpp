@@ -74,16 +74,9 @@ Environment process_environment();
 bool in_shard(std::string_view relative, const Shard& shard);
 std::vector<Item> select_shard(std::vector<Item> items, const Shard& shard);
 
-// ---- Presets and quality gates -------------------------------------------------------------------
+// ---- Quality gates ------------------------------------------------------------------------------
 
-enum class Preset { high, med, low };
-std::optional<Preset> parse_preset(std::string_view name);
-std::string_view preset_name(Preset preset);
-double preset_sv_fro(Preset preset);  // high 0.95, med 0.92, low 0.88
-// Applies a preset to the rank method and parameter as given on the command line (method "" = not
-// given): the preset means `--method sv_fro --param P`; an explicit --param, or a --method other than
-// sv_fro, overrides it. The rank cap is left alone: without --rank each module's own rank caps it.
-void apply_preset(Preset preset, std::string& method, std::optional<double>& param);
+// Presets (high / med / low) are lorakit::Preset (rank_policy.hpp), shared with `resize`.
 
 enum class OnDiscard { skip, copy };
 std::optional<OnDiscard> parse_on_discard(std::string_view name);
@@ -194,7 +187,6 @@ void print_summary(std::FILE* out, const Summary& summary);
 // 128 + signal when interrupted; 1 when some file failed; else 0.
 int exit_code(const Summary& summary);
 
-std::string format_bytes(std::uint64_t bytes);  // "150.2 MB" (decimal units)
 std::string format_duration(double seconds);   // "12.3 s", "4 min 05 s", "2 h 07 min"
 
 // ---- Running -------------------------------------------------------------------------------------

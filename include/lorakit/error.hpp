@@ -16,6 +16,7 @@ enum class ErrorCode {
   io_write,
   output_exists,      // output exists and --force was not given
   same_file,          // output would replace the input
+  target_unreachable, // no choice of ranks meets --target-size / --target-ratio / --target-retention
   // safetensors container (FORMATS.md §1), one per rule.
   file_too_short,         // fewer than 8 bytes
   header_too_large,       // N > 100,000,000

@@ -3,20 +3,35 @@
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace lorakit {
 
-enum class RankMethod { fixed, sv_ratio, sv_fro, sv_cumulative };
-// Exact, case-sensitive names "fixed", "sv_ratio", "sv_fro", "sv_cumulative"; nullopt otherwise.
+enum class RankMethod { fixed, sv_ratio, sv_fro, sv_cumulative, sv_knee };
+// Exact, case-sensitive names "fixed", "sv_ratio", "sv_fro", "sv_cumulative", "sv_knee"; nullopt otherwise.
 std::optional<RankMethod> parse_rank_method(std::string_view name);
 std::string_view rank_method_name(RankMethod method);
 
+// Whether a method takes --param (sv_ratio, sv_fro, sv_cumulative).
+bool takes_param(RankMethod method);
+
+// The presets of `resize` and `batch`: high / med / low = sv_fro 0.95 / 0.92 / 0.88.
+enum class Preset { high, med, low };
+std::optional<Preset> parse_preset(std::string_view name);
+std::string_view preset_name(Preset preset);
+double preset_sv_fro(Preset preset);
+// Applies a preset to the rank method and parameter as given on the command line (method "" = not
+// given): the preset means `--method sv_fro --param P`; an explicit --param, or a --method other than
+// sv_fro, overrides it. The rank cap is left alone: without --rank each module's own rank caps it.
+void apply_preset(Preset preset, std::string& method, std::optional<double>& param);
+
 struct RankRule {
   RankMethod method = RankMethod::fixed;
-  double param = 0.0;               // p for the dynamic methods (finite, > 0)
+  double param = 0.0;               // p for the methods that take one (finite, > 0)
   std::optional<std::size_t> cap;   // N: fixed rank, or cap for dynamic; none = module's own rank
   bool minimal = false;             // smallest k that meets the target, without the reference's "+1"
+  std::size_t floor = 1;            // --min-rank: no smaller k (the cap still applies)
 };
 
 // sigma: the module's nonzero singular values of the unscaled product, descending (may be empty for
@@ -28,8 +43,11 @@ struct RankRule {
 //   sv_ratio p       k = clamp(c) + 1,        c = #{i : σᵢ > σ₁/p}
 //   sv_cumulative p  k = clamp(j* + 1) + 1,   j* = first 0-based j with Σ_{i≤j}σᵢ ≥ p·Σσ (n if none)
 //   sv_fro p         k = clamp(j* + 1) + 1,   j* = first 0-based j with Σ_{i≤j}σᵢ² ≥ p²·Σσ² (n if none)
+//   sv_knee          k = #{i : r·σᵢ² ≥ Σσ²}, r = current_rank: the knee of the cumulative energy curve,
+//                    its point farthest above the straight line from (0, 0) to (r, 1) — the curve rises
+//                    faster than that line exactly while σᵢ² ≥ Σσ²/r (lorakit's rule; the reference has none)
 //   minimal: sv_ratio k = max(1, c); sv_cumulative / sv_fro k = j* + 1 (n if none) — no clamp, no "+1";
-//   then σ₁ ≤ kMinSingularValue (or no σ at all) ⇒ k = 1; then k = min(k, N); and k ≥ 1 always.
+//   then σ₁ ≤ kMinSingularValue (or no σ at all) ⇒ k = 1; then k = min(max(k, rule.floor), N); and k ≥ 1.
 // With N = current_rank the "+1" can ask for r + 1 and is capped to r; k ≥ current_rank (possible above
 // it only when rule.cap > current_rank, e.g. fixed N > r or N > n, returned as is) means "unchanged".
 // The cumulative criteria are evaluated as "the tail Σ_{i>j} ≤ (1 − p)·Σ" with tails summed from the

@@ -1,5 +1,6 @@
 #pragma once
 // Human and machine-readable reports of a resize.
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "lorakit/budget.hpp"
 #include "lorakit/dtype.hpp"
 #include "lorakit/rank_policy.hpp"
 
@@ -22,9 +23,23 @@ inline constexpr std::uint64_t kResizeWriteBudget = std::uint64_t{64} << 20;
 struct ResizeOptions {
   RankMethod method = RankMethod::fixed;
   double param = 0.0;
-  std::optional<std::size_t> rank;       // --rank: fixed rank, or cap for dynamic methods
+  std::optional<std::size_t> rank;       // --rank: fixed rank, or cap for the other methods and targets
   std::optional<std::size_t> conv_rank;  // --conv-rank: the same for modules with a kernel (default: rank)
   bool minimal = false;
+  // Size and quality targets (at most one; they replace `method`): every module's rank is chosen across
+  // the whole file, by value per byte (lorakit/budget.hpp).
+  std::optional<std::uint64_t> target_size;  // the output file, header included, is at most this many bytes
+  std::optional<double> target_ratio;        // (0, 1]: target_size = ratio × the input's size, rounded down
+  std::optional<double> target_retention;    // (0, 1]: the smallest file whose objective reaches this
+  Objective objective = Objective::mean;
+  bool allow_drop = false;                   // a target may give a module rank 0: it is removed
+  // Module filters, for every method. Patterns are ECMAScript regular expressions searched for in the
+  // module's name (its stem, as `--verbose` prints it); a module matching any pattern of a list matches it.
+  std::vector<std::string> include;          // when given, modules matching none are excluded
+  std::vector<std::string> exclude;          // excluded: written back unresized, as they are
+  std::vector<std::string> drop;             // removed from the output
+  std::optional<std::size_t> min_rank;       // no module resized below this (nor above its own rank)
+  std::optional<std::size_t> max_rank;       // no module written above this (every method)
   std::optional<DType> dtype;            // output float dtype; none = keep each tensor's own
   unsigned threads = 0;                  // 0 = all cores
   bool force = false;                    // overwrite an existing output
@@ -39,11 +54,15 @@ struct ResizeOptions {
 
 // The rank rule a module gets under these options.
 RankRule rank_rule_for(const ResizeOptions& options, bool has_kernel);
+// Whether the options set a size or quality target.
+bool has_target(const ResizeOptions& options);
 
 enum class ModuleOutcome {
   resized,      // written at a lower rank
   unchanged,    // chosen rank ≥ current: re-emitted as it was
   kept,         // LyCORIS module kept in its own form (smaller than its LoRA form), or --keep-lycoris
+  excluded,     // --exclude / not --include: re-emitted as it was
+  dropped,      // --drop, or rank 0 under a target with --allow-drop: not written
 };
 std::string_view module_outcome_name(ModuleOutcome outcome);
 
@@ -53,9 +72,11 @@ struct ModuleReport {
   std::string family;
   std::vector<std::uint64_t> weight_shape;
   std::uint64_t old_rank = 0;
-  std::uint64_t new_rank = 0;
+  std::uint64_t new_rank = 0;          // 0 when dropped
   ModuleOutcome outcome = ModuleOutcome::resized;
-  double sum_retained = 1.0;            // NaN for a zero module
+  // NaN for a zero module, and for a module removed by --drop (not measured; the summary leaves it out).
+  // A module a target drops keeps 0.
+  double sum_retained = 1.0;
   double fro_retained = 1.0;
   double max_ratio = 1.0;
   double energy = 0.0;                  // ‖ΔW‖²_F (scaled), for the energy-weighted retention
@@ -72,13 +93,14 @@ struct ResizeReport {
   std::uint64_t output_bytes = 0;
   std::vector<ModuleReport> modules;
   std::vector<std::string> passthrough;  // tensor names copied byte-identical
-  std::size_t resized = 0, unchanged = 0, kept = 0;
+  std::size_t resized = 0, unchanged = 0, kept = 0, excluded = 0, dropped = 0;
   double average_fro = 0.0;              // reference: unweighted mean of fro_retained, NaN excluded
   double std_fro = 0.0;                  // population std, NaN excluded
   double energy_weighted_fro = 0.0;      // √(Σ retained energy / Σ energy)
   std::uint64_t nonfinite = 0;
   double seconds = 0.0;
   std::vector<std::string> notes;        // file-level notes (e.g. --device ignored, DoRA approximate)
+  std::optional<std::uint64_t> target_bytes;  // --target-size / --target-ratio, in bytes
 };
 
 // Resizes `input` into `output`. Throws lorakit::Error. Never modifies `input`; refuses

@@ -1,6 +1,7 @@
 // `lorakit inspect`: a summary of a LoRA file, and a guess of its base model from key and shape
 // signatures (names as kohya, musubi-tuner, diffusers, ComfyUI and xlabs spell them).
 #include "lorakit/inspect.hpp"
+#include "lorakit/units.hpp"
 
 #include <algorithm>
 #include <array>
@@ -162,15 +163,6 @@ BaseModelGuess guess_unet(const AdapterModel& model, const std::vector<Layer>& l
   return guess("unknown", "UNet without a cross-attention signature");
 }
 
-std::string human_bytes(std::uint64_t bytes) {
-  constexpr std::array<std::string_view, 4> units = {"KiB", "MiB", "GiB", "TiB"};
-  if (bytes < 1024) return fmt::format("{} B", bytes);
-  double value = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  for (value /= 1024.0; value >= 1024.0 && unit + 1 < units.size(); value /= 1024.0) ++unit;
-  return fmt::format("{:.1f} {}", value, units[unit]);
-}
-
 // "4 ×22, 32 ×700"
 template <typename Key>
 std::string histogram_text(const std::map<Key, std::size_t>& histogram) {
@@ -257,11 +249,8 @@ Inspection inspect_model(const Header& header, const AdapterModel& model, std::s
 }
 
 Inspection inspect_file(const Reader& reader, const PeftSidecar* sidecar) {
-  const std::string file = reader.path().string();
-  const AdapterModel model = build_adapter_model(reader.header(), file, [&](const TensorInfo& tensor) {
-    return reader.read_doubles(tensor).at(0);
-  }, sidecar);
-  Inspection inspection = inspect_model(reader.header(), model, file, reader.file_size());
+  Inspection inspection = inspect_model(reader.header(), read_adapter_model(reader, sidecar), reader.path().string(),
+                                        reader.file_size());
   if (sidecar != nullptr) inspection.peft_sidecar = sidecar->path.string();
   return inspection;
 }
@@ -271,7 +260,7 @@ void print_inspection(std::ostream& out, const Inspection& inspection) {
     out << fmt::format("{:<14}{}\n", label, value);
   };
   line("File", inspection.file);
-  line("Size", fmt::format("{} ({} bytes), {} tensors", human_bytes(inspection.file_size), inspection.file_size,
+  line("Size", fmt::format("{} ({} bytes), {} tensors", format_bytes(inspection.file_size), inspection.file_size,
                            inspection.tensor_count));
   line("Families", inspection.families.empty() ? "none" : fmt::format("{}", fmt::join(inspection.families, ", ")));
   line("Base model", fmt::format("{} ({})", inspection.base_model.name, inspection.base_model.evidence));
@@ -283,7 +272,7 @@ void print_inspection(std::ostream& out, const Inspection& inspection) {
   line("Alphas", fmt::format("{} (without alpha: {})", range_text(inspection.alphas), inspection.modules_without_alpha));
   std::string dtypes;
   for (const auto& [dtype, use] : inspection.dtypes) {
-    dtypes += fmt::format("{}{} {} tensors {}", dtypes.empty() ? "" : "; ", dtype, use.tensors, human_bytes(use.bytes));
+    dtypes += fmt::format("{}{} {} tensors {}", dtypes.empty() ? "" : "; ", dtype, use.tensors, format_bytes(use.bytes));
   }
   line("DTypes", dtypes.empty() ? "none" : dtypes);
   line("PEFT config", peft_config_text(inspection));

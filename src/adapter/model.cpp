@@ -515,4 +515,17 @@ AdapterModel build_adapter_model(const Header& header, std::string_view file, co
   return model;
 }
 
+AdapterModel read_adapter_model(const Reader& reader, const PeftSidecar* sidecar) {
+  return build_adapter_model(
+      reader.header(), reader.path().string(),
+      [&](const TensorInfo& info) {
+        const std::vector<double> values = reader.read_doubles(info);
+        if (values.size() != 1) {
+          throw Error(ErrorCode::adapter_invalid_alpha, "", info.name, "a scalar must hold one value");
+        }
+        return values[0];
+      },
+      sidecar);
+}
+
 }  // namespace lorakit

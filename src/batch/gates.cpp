@@ -1,4 +1,4 @@
-// Presets and quality gates: what "high / med / low" mean, and when a result is not worth keeping.
+// Quality gates: when a result is not worth keeping.
 #include <charconv>
 #include <cmath>
 #include <string>
@@ -45,53 +45,6 @@ Number parse_number(std::string_view text, std::string_view flag) {
 std::string percent(double fraction) { return fmt::format("{:.1f}%", fraction * 100.0); }
 
 }  // namespace
-
-std::optional<Preset> parse_preset(std::string_view name) {
-  if (name == "high") {
-    return Preset::high;
-  }
-  if (name == "med") {
-    return Preset::med;
-  }
-  if (name == "low") {
-    return Preset::low;
-  }
-  return std::nullopt;
-}
-
-std::string_view preset_name(Preset preset) {
-  switch (preset) {
-    case Preset::high:
-      return "high";
-    case Preset::med:
-      return "med";
-    case Preset::low:
-      return "low";
-  }
-  return "?";
-}
-
-double preset_sv_fro(Preset preset) {
-  switch (preset) {
-    case Preset::high:
-      return 0.95;
-    case Preset::med:
-      return 0.92;
-    case Preset::low:
-      return 0.88;
-  }
-  return 0.0;
-}
-
-void apply_preset(Preset preset, std::string& method, std::optional<double>& param) {
-  if (!method.empty() && method != "sv_fro") {
-    return;
-  }
-  method = "sv_fro";
-  if (!param) {
-    param = preset_sv_fro(preset);
-  }
-}
 
 std::optional<OnDiscard> parse_on_discard(std::string_view name) {
   if (name == "skip") {

@@ -11,6 +11,8 @@
 #include <fmt/core.h>
 
 #include "lorakit/batch.hpp"
+#include "lorakit/report.hpp"
+#include "lorakit/units.hpp"
 
 namespace lorakit::batch {
 namespace {

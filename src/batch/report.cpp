@@ -10,7 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "lorakit/batch.hpp"
+#include "lorakit/report.hpp"
 #include "lorakit/error.hpp"
+#include "lorakit/units.hpp"
 
 namespace lorakit::batch {
 namespace {
@@ -155,17 +157,6 @@ void ReportWriter::write(const FileResult& result) {
   if (std::fputs(line.c_str(), file_) < 0 || std::fflush(file_) != 0) {
     throw Error(ErrorCode::io_write, path_.string(), "", std::string("cannot write report: ") + std::strerror(errno));
   }
-}
-
-std::string format_bytes(std::uint64_t bytes) {
-  static constexpr std::array<std::string_view, 5> kUnits = {"B", "kB", "MB", "GB", "TB"};
-  double value = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (value >= 1000.0 && unit + 1 < kUnits.size()) {
-    value /= 1000.0;
-    ++unit;
-  }
-  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, kUnits[unit]);
 }
 
 std::string format_duration(double seconds) {

@@ -15,6 +15,7 @@ std::string_view error_code_name(ErrorCode code) {
     LORAKIT_ERROR_CODE_NAME(io_write)
     LORAKIT_ERROR_CODE_NAME(output_exists)
     LORAKIT_ERROR_CODE_NAME(same_file)
+    LORAKIT_ERROR_CODE_NAME(target_unreachable)
     LORAKIT_ERROR_CODE_NAME(file_too_short)
     LORAKIT_ERROR_CODE_NAME(header_too_large)
     LORAKIT_ERROR_CODE_NAME(header_beyond_eof)

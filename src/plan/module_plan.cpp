@@ -4,6 +4,7 @@
 #include <cmath>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -52,25 +53,37 @@ void keep_original(ModulePlan& plan, ModuleOutcome outcome, std::string note) {
   if (!note.empty()) plan.report.note = std::move(note);
 }
 
-void fill_retention(ModulePlan& plan, std::span<const double> sigma, std::uint64_t k, double scale) {
+double energy_of(std::span<const double> sigma) {
+  double energy = 0.0;
+  for (double s : sigma) energy += s * s;
+  return energy;
+}
+
+void fill_retention(ModulePlan& plan, std::span<const double> sigma, std::uint64_t k) {
+  const double scale = plan.module->scale;
+  plan.report.energy = energy_of(sigma) * scale * scale;
+  if (k == 0) {  // dropped: nothing kept (0/0 for a zero module, as retention() gives it)
+    const double kept = sigma.empty() ? std::nan("") : 0.0;
+    plan.report.sum_retained = plan.report.fro_retained = kept;
+    plan.report.max_ratio = std::nan("");
+    return;
+  }
   const Retention r = retention(sigma, static_cast<std::size_t>(k));
   plan.report.sum_retained = r.sum;
   plan.report.fro_retained = r.fro;
   plan.report.max_ratio = r.max_ratio;
-  double energy = 0.0;
-  for (double s : sigma) energy += s * s;
-  plan.report.energy = energy * scale * scale;
 }
 
-// What pass 1 does with a module, from its spectrum alone: resize it to `rank`, or keep it.
-struct RankDecision {
-  ModuleOutcome outcome = ModuleOutcome::resized;
-  std::uint64_t rank = 0;  // the rank written when resized
-  std::string note;        // why it is kept, when that needs saying
-};
+void add_note(std::string& notes, std::string_view note) {
+  if (note.empty()) return;
+  if (!notes.empty()) notes += "; ";
+  notes += note;
+}
 
-RankDecision decide_rank(const Module& module, const ResizeOptions& options, std::span<const double> sigma,
-                         std::uint64_t old_rank) {
+}  // namespace
+
+RankDecision decide_by_rule(const Module& module, const ResizeOptions& options, std::span<const double> sigma,
+                            std::uint64_t old_rank) {
   const bool lycoris = is_lycoris(module.kind);
   const std::uint64_t full_dim = std::min(module.out_features(), module.in_flat());
   const RankRule rule = rank_rule_for(options, module.has_kernel());
@@ -85,10 +98,7 @@ RankDecision decide_rank(const Module& module, const ResizeOptions& options, std
   return {ModuleOutcome::resized, std::max<std::uint64_t>(1, std::min(k, old_rank)), {}};
 }
 
-}  // namespace
-
-ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeOptions& options,
-                       LoadedFactors* loaded) {
+ModulePlan describe_module(const Module& module) {
   ModulePlan plan;
   plan.module = &module;
   ModuleReport& report = plan.report;
@@ -97,25 +107,68 @@ ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeO
   report.family = module.family;
   report.weight_shape = module.weight_shape;
   report.old_alpha = module.alpha;
-  const bool lycoris = is_lycoris(module.kind);
-  report.old_rank = lycoris ? rank_bound(module) : module.rank;
+  report.old_rank = is_lycoris(module.kind) ? rank_bound(module) : module.rank;
   if (module.is_dora()) report.note = "approximate (DoRA): magnitude kept, base weight needed to be exact";
-  if (loha_is_dense(module)) {  // beside the DoRA note, which a LoHa with dora_scale also needs
-    if (!report.note.empty()) report.note += "; ";
-    report.note += "dense SVD: the LoHa's r1·r2 is at least min(out, in)";
-  }
+  if (loha_is_dense(module)) add_note(report.note, "dense SVD: the LoHa's r1·r2 is at least min(out, in)");
+  return plan;
+}
 
-  if (lycoris && options.keep_lycoris) {
+ModulePlan dropped_by_filter(const Module& module) {
+  ModulePlan plan = describe_module(module);
+  plan.report.outcome = ModuleOutcome::dropped;
+  plan.report.new_rank = 0;
+  plan.report.sum_retained = plan.report.fro_retained = plan.report.max_ratio = std::nan("");
+  plan.report.note = "--drop";
+  return plan;
+}
+
+void apply_decision(ModulePlan& plan, const RankDecision& decision) {
+  const Module& module = *plan.module;
+  const std::span<const double> sigma = *plan.sigma;
+  if (decision.outcome == ModuleOutcome::dropped) {
+    plan.emit_lora = false;
+    plan.report.outcome = ModuleOutcome::dropped;
+    plan.report.new_rank = 0;
+    plan.report.new_alpha.reset();
+    plan.report.note = decision.note;
+    fill_retention(plan, sigma, 0);
+    return;
+  }
+  if (decision.outcome != ModuleOutcome::resized) {
+    fill_retention(plan, sigma, plan.report.old_rank);
+    keep_original(plan, decision.outcome, decision.note.empty() ? plan.report.note : decision.note);
+    return;
+  }
+  plan.emit_lora = true;
+  plan.rank = decision.rank;
+  const auto kept = static_cast<std::size_t>(std::min<std::uint64_t>(plan.rank, sigma.size()));
+  if (plan.product) plan.product->truncate(kept);
+  if (plan.kron) {  // its σ are the module's
+    plan.kron->sigma.conservativeResize(static_cast<Eigen::Index>(kept));
+    plan.kron->pairs.resize(kept);
+  }
+  fill_retention(plan, sigma, plan.rank);
+  plan.report.outcome = ModuleOutcome::resized;
+  plan.report.new_rank = plan.rank;
+  plan.written_alpha = alpha_for_rank(module, plan.rank);
+  plan.report.new_alpha = plan.written_alpha;
+  // A scale with no alpha to carry it (e.g. a LoKr whose loader scale is fixed) goes into the factors.
+  plan.factor_scale = !plan.written_alpha && module.alpha_source == AlphaSource::none ? module.scale : 1.0;
+}
+
+ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeOptions& options,
+                       const RankDecider& decide, LoadedFactors* loaded) {
+  ModulePlan plan = describe_module(module);
+  if (is_lycoris(module.kind) && options.keep_lycoris) {
     keep_original(plan, ModuleOutcome::kept, "--keep-lycoris");
     return plan;
   }
 
-  std::optional<RankDecision> decision;
-  auto decide = [&](const Eigen::VectorXd& sigma) {
-    decision = decide_rank(module, options, as_span(sigma), report.old_rank);
-    return decision->outcome == ModuleOutcome::resized ? decision->rank : 0;
+  RankDecision decision;
+  auto directions = [&](const Eigen::VectorXd& sigma) {
+    decision = decide(as_span(sigma), plan.report.old_rank);
+    return decision.outcome == ModuleOutcome::resized ? decision.rank : 0;
   };
-  Eigen::VectorXd sigma;
   std::uint64_t nonfinite = 0;
   if (module.kind == ModuleKind::lokr) {
     KronFactors factors = load_kron(reader, module, nonfinite);
@@ -124,8 +177,7 @@ ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeO
     };
     if (nonfinite == 0) {
       plan.kron = kron_svd(factor_svd(factors.w1), factor_svd(factors.w2));
-      sigma = plan.kron->sigma;
-      decide(sigma);
+      directions(plan.kron->sigma);
     }
   } else if (module.kind == ModuleKind::lora) {
     StoredProduct factors = read_stored_product(reader, module);
@@ -135,46 +187,25 @@ ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeO
       // Only the directions that will be written get singular vectors.
       plan.product = factored_svd_from_grams(
           gram_up, gram_down, factors.up.rows(), factors.down.cols(),
-          [&] { return std::pair{factors.up.decoded(), factors.down.decoded()}; }, decide);
-      sigma = plan.product->sigma;
+          [&] { return std::pair{factors.up.decoded(), factors.down.decoded()}; }, directions);
       if (loaded != nullptr) loaded->stored = std::move(factors);
     }
   } else {
     ProductFactors factors = load_product(reader, module, nonfinite);
     if (nonfinite == 0) {
-      plan.product = factored_svd(factors.up, factors.down, decide);
-      sigma = plan.product->sigma;
+      plan.product = factored_svd(factors.up, factors.down, directions);
       if (loaded != nullptr) loaded->decoded = std::move(factors);
     }
   }
-  report.nonfinite = nonfinite;
+  plan.report.nonfinite = nonfinite;
   if (nonfinite != 0) {
-    report.sum_retained = report.fro_retained = report.max_ratio = std::nan("");
-    keep_original(plan, ModuleOutcome::unchanged,
-                  fmt::format("{} non-finite values: kept unchanged", nonfinite));
+    plan.report.sum_retained = plan.report.fro_retained = plan.report.max_ratio = std::nan("");
+    keep_original(plan, ModuleOutcome::unchanged, fmt::format("{} non-finite values: kept unchanged", nonfinite));
     return plan;
   }
-
-  if (decision->outcome != ModuleOutcome::resized) {
-    fill_retention(plan, as_span(sigma), report.old_rank, module.scale);
-    keep_original(plan, decision->outcome, decision->note.empty() ? report.note : decision->note);
-    return plan;
-  }
-  plan.emit_lora = true;
-  plan.rank = decision->rank;
-  const auto kept = static_cast<std::size_t>(std::min<std::uint64_t>(plan.rank, sigma.size()));
-  if (plan.product) plan.product->truncate(kept);
-  fill_retention(plan, as_span(sigma), plan.rank, module.scale);
-  if (plan.kron) {
-    plan.kron->sigma.conservativeResize(static_cast<Eigen::Index>(kept));
-    plan.kron->pairs.resize(kept);
-  }
-  report.outcome = ModuleOutcome::resized;
-  report.new_rank = plan.rank;
-  plan.written_alpha = alpha_for_rank(module, plan.rank);
-  report.new_alpha = plan.written_alpha;
-  // A scale with no alpha to carry it (e.g. a LoKr whose loader scale is fixed) goes into the factors.
-  if (!plan.written_alpha && module.alpha_source == AlphaSource::none) plan.factor_scale = module.scale;
+  const Eigen::VectorXd& sigma = plan.kron ? plan.kron->sigma : plan.product->sigma;
+  plan.sigma.emplace(sigma.data(), sigma.data() + sigma.size());
+  apply_decision(plan, decision);
   return plan;
 }
 

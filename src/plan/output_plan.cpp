@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
 #include <cmath>
 #include <map>
 
@@ -9,6 +10,7 @@
 
 #include "lorakit/dtype.hpp"
 #include "lorakit/error.hpp"
+#include "plan/peft_sidecar.hpp"
 
 namespace lorakit::detail {
 namespace {
@@ -121,6 +123,14 @@ std::string training_comment(const Metadata& input, const std::vector<ModulePlan
   for (const ModulePlan& plan : plans) largest_rank = std::max(largest_rank, plan.module->rank);
   const auto old = input.find("ss_training_comment");
   const std::string old_comment = old == input.end() ? "" : old->second;
+  if (has_target(options)) {
+    const std::string target = options.target_size    ? fmt::format("target_size: {}", *options.target_size)
+                               : options.target_ratio ? fmt::format("target_ratio: {}", python_float(*options.target_ratio))
+                                                      : fmt::format("target_retention: {}",
+                                                                    python_float(*options.target_retention));
+    return fmt::format("Dynamic resize with {} ({}) from {}; {}", target, objective_name(options.objective),
+                       largest_rank, old_comment);
+  }
   if (options.method == RankMethod::fixed) {
     const std::uint64_t rank = options.rank.value_or(0);
     const std::string conv = options.conv_rank && *options.conv_rank != rank
@@ -134,6 +144,23 @@ std::string training_comment(const Metadata& input, const std::vector<ModulePlan
 
 }  // namespace
 
+std::vector<OutputTensor> module_outputs(const ModulePlan& plan, std::size_t index, const ResizeOptions& options) {
+  std::vector<OutputTensor> out;
+  if (plan.report.outcome == ModuleOutcome::dropped) return out;
+  if (plan.emit_lora) {
+    add_resized(out, plan, index, options);
+  } else {
+    add_original(out, *plan.module, options);
+  }
+  return out;
+}
+
+std::uint64_t module_output_bytes(const ModulePlan& plan, const ResizeOptions& options) {
+  std::uint64_t bytes = 0;
+  for (const OutputTensor& tensor : module_outputs(plan, 0, options)) bytes += tensor.spec.nbytes();
+  return bytes;
+}
+
 std::vector<OutputTensor> output_tensors(const AdapterModel& model, const std::vector<ModulePlan>& plans,
                                          const ResizeOptions& options) {
   std::vector<OutputTensor> out;
@@ -144,11 +171,8 @@ std::vector<OutputTensor> output_tensors(const AdapterModel& model, const std::v
     out.push_back(std::move(tensor));
   }
   for (std::size_t i = 0; i < plans.size(); ++i) {
-    if (plans[i].emit_lora) {
-      add_resized(out, plans[i], i, options);
-    } else {
-      add_original(out, *plans[i].module, options);
-    }
+    std::vector<OutputTensor> module = module_outputs(plans[i], i, options);
+    std::move(module.begin(), module.end(), std::back_inserter(out));
   }
   return out;
 }
@@ -165,7 +189,7 @@ OutputMetadata output_metadata(const Header& header, const AdapterModel& model,
                     (!model.peft && alpha_tensors);
   if (out.kohya_style) {
     out.has_metadata = true;
-    if (options.method == RankMethod::fixed) {
+    if (options.method == RankMethod::fixed && !has_target(options)) {
       out.metadata["ss_network_dim"] = std::to_string(options.rank.value_or(0));
       // The reference records the alpha of the last module it processed (modules in name order).
       for (auto plan = plans.rbegin(); plan != plans.rend(); ++plan) {
@@ -181,15 +205,26 @@ OutputMetadata output_metadata(const Header& header, const AdapterModel& model,
     out.metadata["ss_training_comment"] = training_comment(header.metadata, plans, options);
   }
   if (model.peft) {
-    std::map<std::string, std::uint64_t> ranks;
-    std::map<std::string, double> alphas;
-    for (const ModulePlan& plan : plans) {
-      ranks[plan.module->stem] = plan.report.new_rank;
-      if (plan.report.new_alpha) alphas[plan.module->stem] = *plan.report.new_alpha;
-    }
-    out.metadata[model.peft->metadata_key] = rewrite_peft_config(*model.peft, ranks, alphas);
+    PeftTargets targets;
+    for (const ModulePlan& plan : plans) targets.add(plan.report);
+    out.metadata[model.peft->metadata_key] = targets.rewrite(*model.peft);
   }
   return out;
+}
+
+OutputFile plan_output(const Header& header, const AdapterModel& model, const std::vector<ModulePlan>& plans,
+                       const ResizeOptions& options) {
+  OutputFile file;
+  file.tensors = output_tensors(model, plans, options);
+  file.metadata = output_metadata(header, model, plans, options);
+  if (file.metadata.kohya_style) {
+    // Fixed-length placeholders: the real hashes are known only after the data is written.
+    file.metadata.metadata["sshs_model_hash"] = std::string(64, '0');
+    file.metadata.metadata["sshs_legacy_hash"] = std::string(8, '0');
+  }
+  for (const OutputTensor& tensor : file.tensors) file.specs.push_back(tensor.spec);
+  file.layout = plan_layout(file.specs, file.metadata.metadata, file.metadata.has_metadata);
+  return file;
 }
 
 std::string python_float(double value) {

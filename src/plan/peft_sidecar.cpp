@@ -65,15 +65,17 @@ void prepare_output_folder(const ResizePaths& paths) {
   }
 }
 
+void PeftTargets::add(const ModuleReport& module) {
+  if (module.outcome == ModuleOutcome::dropped) return;
+  ranks[module.stem] = module.new_rank;
+  if (module.new_alpha) alphas[module.stem] = *module.new_alpha;
+}
+
 void write_peft_sidecar(const PeftConfig& config, const ResizeReport& report, const fs::path& target, bool force) {
-  std::map<std::string, std::uint64_t> ranks;
-  std::map<std::string, double> alphas;
-  for (const ModuleReport& module : report.modules) {
-    ranks[module.stem] = module.new_rank;
-    if (module.new_alpha) alphas[module.stem] = *module.new_alpha;
-  }
+  PeftTargets targets;
+  for (const ModuleReport& module : report.modules) targets.add(module);
   AtomicFile file(target, force);
-  file.write(rewrite_peft_config(config, ranks, alphas));
+  file.write(targets.rewrite(config));
   file.commit();
 }
 

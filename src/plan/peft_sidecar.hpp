@@ -2,8 +2,11 @@
 // The files of a resize beyond the two paths it is given: a folder input is the PEFT adapter folder it
 // names, and the adapter_config.json that scaled the input is rewritten beside the output, so that
 // PEFT's loader (which builds every layer from the config, then requires the tensors to fit) loads it.
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
+#include <string>
 
 #include "lorakit/adapter.hpp"
 #include "lorakit/resize.hpp"
@@ -30,6 +33,16 @@ void check_sidecar_output(const ResizePaths& paths, bool force);
 
 // Creates a folder input's output folder (Error(io_write) when that fails).
 void prepare_output_folder(const ResizePaths& paths);
+
+// The new ranks and alphas a PEFT config is rewritten for, by module stem (rewrite_peft_config's maps).
+struct PeftTargets {
+  std::map<std::string, std::uint64_t> ranks;
+  std::map<std::string, double> alphas;
+
+  // A dropped module keeps its entry: PEFT refuses rank 0, and tolerates a layer whose tensors are missing.
+  void add(const ModuleReport& module);
+  std::string rewrite(const PeftConfig& config) const { return rewrite_peft_config(config, ranks, alphas); }
+};
 
 // Writes `config` rewritten for the new ranks and alphas of `report` to `target`, atomically.
 void write_peft_sidecar(const PeftConfig& config, const ResizeReport& report, const std::filesystem::path& target,

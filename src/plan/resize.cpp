@@ -4,6 +4,7 @@
 // order, re-reading the factors of modules whose resized factors were not kept.
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -22,25 +23,25 @@
 #include "lorakit/safetensors.hpp"
 #include "plan/data_stream.hpp"
 #include "plan/emitted_cache.hpp"
+#include "plan/measure.hpp"
+#include "plan/module_filter.hpp"
 #include "plan/module_factors.hpp"
 #include "plan/module_plan.hpp"
 #include "plan/ordered_writer.hpp"
 #include "plan/output_plan.hpp"
 #include "plan/parallel.hpp"
 #include "plan/peft_sidecar.hpp"
+#include "plan/target_plan.hpp"
 #include "plan/tensor_source.hpp"
 
 namespace lorakit {
 namespace {
 
-void validate(const ResizeOptions& options) {
+void validate_method(const ResizeOptions& options) {
   auto fail = [](const std::string& message) { throw Error(ErrorCode::invalid_argument, message); };
-  if (options.rank && *options.rank == 0) fail("--rank must be at least 1");
-  if (options.conv_rank && *options.conv_rank == 0) fail("--conv-rank must be at least 1");
   switch (options.method) {
     case RankMethod::fixed:
-      if (!options.rank) fail("fixed resizing needs --rank N (or choose a --method)");
-      if (options.minimal) fail("--minimal applies to the dynamic methods only");
+      if (!options.rank) fail("fixed resizing needs --rank N (or choose a --method or a target)");
       break;
     case RankMethod::sv_ratio:
       if (!(options.param >= 1.0) || !std::isfinite(options.param)) fail("sv_ratio needs --param P >= 1");
@@ -51,8 +52,51 @@ void validate(const ResizeOptions& options) {
         fail(fmt::format("{} needs --param P with 0 < P <= 1", rank_method_name(options.method)));
       }
       break;
+    case RankMethod::sv_knee:
+      break;
+  }
+  if (options.minimal && !takes_param(options.method)) {
+    fail("--minimal applies to sv_ratio, sv_fro and sv_cumulative only");
+  }
+  if (options.allow_drop) fail("--allow-drop applies to --target-size, --target-ratio and --target-retention");
+}
+
+void validate_target(const ResizeOptions& options) {
+  auto fail = [](const std::string& message) { throw Error(ErrorCode::invalid_argument, message); };
+  const int targets = (options.target_size ? 1 : 0) + (options.target_ratio ? 1 : 0) + (options.target_retention ? 1 : 0);
+  if (targets > 1) fail("--target-size, --target-ratio and --target-retention exclude each other");
+  if (options.method != RankMethod::fixed) {
+    fail(fmt::format("a target chooses every rank itself: give it without --method {}", rank_method_name(options.method)));
+  }
+  if (options.minimal) fail("--minimal applies to sv_ratio, sv_fro and sv_cumulative only");
+  if (options.target_size && *options.target_size == 0) fail("--target-size must be more than 0 bytes");
+  auto fraction = [](const std::optional<double>& value) { return !value || (*value > 0.0 && *value <= 1.0); };
+  if (!fraction(options.target_ratio)) fail("--target-ratio needs R with 0 < R <= 1");
+  if (!fraction(options.target_retention)) fail("--target-retention needs T with 0 < T <= 1 (or 0% < T <= 100%)");
+}
+
+void validate(const ResizeOptions& options) {
+  auto fail = [](const std::string& message) { throw Error(ErrorCode::invalid_argument, message); };
+  auto positive = [&](const std::optional<std::size_t>& value, const char* flag) {
+    if (value && *value == 0) fail(fmt::format("{} must be at least 1", flag));
+  };
+  positive(options.rank, "--rank");
+  positive(options.conv_rank, "--conv-rank");
+  positive(options.min_rank, "--min-rank");
+  positive(options.max_rank, "--max-rank");
+  if (options.min_rank) {
+    for (const auto& [cap, flag] : {std::pair{options.max_rank, "--max-rank"}, std::pair{options.rank, "--rank"},
+                                    std::pair{options.conv_rank, "--conv-rank"}}) {
+      if (cap && *cap < *options.min_rank) fail(fmt::format("--min-rank {} is above {} {}", *options.min_rank, flag, *cap));
+    }
+  }
+  if (has_target(options)) {
+    validate_target(options);
+  } else {
+    validate_method(options);
   }
   if (options.dtype && !is_float(*options.dtype)) fail("--dtype must be a float type");
+  [[maybe_unused]] const detail::ModuleFilter filter(options);  // a bad pattern fails before any file is read
   if (options.to_lora && options.keep_lycoris) fail("--to-lora and --keep-lycoris exclude each other");
 }
 
@@ -81,20 +125,6 @@ auto naming_file(const std::filesystem::path& file, F&& body) {
   }
 }
 
-// Module indices by decreasing spectrum cost ((m + n)·R², MATH.md §1), so that no large module is left
-// to run alone at the end of pass 1.
-std::vector<std::size_t> largest_first(const std::vector<Module>& modules) {
-  std::vector<double> cost(modules.size());
-  for (std::size_t i = 0; i < modules.size(); ++i) {
-    const auto inner = static_cast<double>(detail::rank_bound(modules[i]));
-    cost[i] = static_cast<double>(modules[i].out_features() + modules[i].in_flat()) * inner * inner;
-  }
-  std::vector<std::size_t> order(modules.size());
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return cost[a] > cost[b]; });
-  return order;
-}
-
 struct Job {
   const std::filesystem::path& input;
   const ResizeOptions& options;
@@ -102,10 +132,8 @@ struct Job {
   AdapterModel model;
   std::vector<detail::ModulePlan> plans;
   std::optional<detail::EmittedCache> emitted;
-  std::vector<detail::OutputTensor> outputs;
-  detail::OutputMetadata metadata;
-  std::vector<TensorSpec> specs;
-  Layout layout;
+  detail::OutputFile output;
+  std::uint64_t progress_done = 0;
   std::uint64_t progress_total = 0;
 
   const PeftSidecar* sidecar;
@@ -117,51 +145,87 @@ struct Job {
     if (options.progress) options.progress(done, progress_total);
   }
 
-  // cache_emitted: a file will be written, so pass 1 may compute resized factors early.
-  void plan(bool cache_emitted) {
-    const std::string file = input.string();
-    model = build_adapter_model(reader.header(), file, [this](const TensorInfo& info) {
-      const std::vector<double> values = reader.read_doubles(info);
-      if (values.size() != 1) {
-        throw Error(ErrorCode::adapter_invalid_alpha, "", info.name, "a scalar must hold one value");
-      }
-      return values[0];
-    }, sidecar);
-    if (model.modules.empty()) {
-      throw Error(ErrorCode::not_an_adapter, file, "",
-                  fmt::format("no LoRA/LyCORIS module among its {} tensors", reader.header().tensors.size()));
-    }
+  // writing: a file will be written, so modules get singular vectors and pass 1 may compute resized
+  // factors early. Otherwise, and under a target (which needs every spectrum before it can choose any
+  // rank), pass 1 only measures; a target's resized modules then get their singular vectors.
+  void plan(bool writing) {
+    model = detail::load_modules(reader, sidecar);
     plans.resize(model.modules.size());
-    emitted.emplace(plans.size(), cache_emitted ? kResizeEarlyFactorBudget : 0);
-    // Pass 1 counts modules, pass 2 tensors; the input's tensor count stands in until the output's is known.
-    progress_total = plans.size() + reader.header().tensors.size();
-    const std::vector<std::size_t> order = largest_first(model.modules);
+    emitted.emplace(plans.size(), writing ? kResizeEarlyFactorBudget : 0);
+    const bool target = has_target(options);
+    // Progress counts modules planned (twice for a target's resized ones), then tensors written; the
+    // input's counts stand in until the real ones are known.
+    progress_total = plans.size() * (writing && target ? 2 : 1) + reader.header().tensors.size();
+    if (writing && !target) {
+      plan_by_rule();
+    } else {
+      plans = detail::measure_modules(reader, model, options, [&](std::size_t done) { progress(done); });
+      progress_done = plans.size();
+      plans = detail::plans_for(reader.header(), model, plans, options, reader.file_size());
+      if (writing) add_singular_vectors();
+    }
+    output = detail::plan_output(reader.header(), model, plans, options);
+    progress_total = progress_done + output.tensors.size();
+  }
+
+  // One pass: each module's spectrum, its rank by the options' rule, and the singular vectors it needs.
+  void plan_by_rule() {
+    const detail::ModuleFilter filter(options);
+    std::vector<std::size_t> all(plans.size());
+    std::iota(all.begin(), all.end(), std::size_t{0});
+    plan_modules(all, [&](std::size_t i, detail::LoadedFactors* loaded) {
+      const Module& module = model.modules[i];
+      const detail::Selected selected = filter.select(module);
+      if (selected.selection == detail::Selection::drop) return detail::dropped_by_filter(module);
+      if (selected.selection == detail::Selection::exclude) {
+        return detail::plan_module(reader, module, options,
+                                   detail::always({ModuleOutcome::excluded, 0, std::string(selected.note)}));
+      }
+      return detail::plan_module(reader, module, options,
+                                 [&](std::span<const double> sigma, std::uint64_t old_rank) {
+                                   return detail::decide_by_rule(module, options, sigma, old_rank);
+                                 },
+                                 loaded);
+    });
+  }
+
+  // The measured plans' resized modules, read again for the singular vectors of their rank.
+  void add_singular_vectors() {
+    std::vector<std::size_t> resized;
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      if (plans[i].emit_lora) resized.push_back(i);
+    }
+    progress_total = progress_done + resized.size() + reader.header().tensors.size();
+    plan_modules(resized, [&](std::size_t i, detail::LoadedFactors* loaded) {
+      const detail::RankDecision decision{ModuleOutcome::resized, plans[i].rank, {}};
+      return detail::plan_module(reader, model.modules[i], options, detail::always(decision), loaded);
+    });
+  }
+
+  // Runs plan_one for `indices`, largest first, in parallel; offers each plan's resized factors to the
+  // early-factor cache while the module's factors are loaded.
+  void plan_modules(const std::vector<std::size_t>& indices,
+                    const std::function<detail::ModulePlan(std::size_t, detail::LoadedFactors*)>& plan_one) {
+    const std::vector<std::size_t> order = detail::largest_first(model.modules, indices);
+    const std::uint64_t done_before = progress_done;
     detail::parallel_for(
-        plans.size(), detail::resolve_threads(options.threads),
+        order.size(), detail::resolve_threads(options.threads),
         [&](std::size_t n) {
           const std::size_t i = order[n];
           detail::LoadedFactors loaded;
-          plans[i] = detail::plan_module(reader, model.modules[i], options, &loaded);
+          plans[i] = plan_one(i, &loaded);
           emitted->offer(i, reader, plans[i], loaded, options);
         },
-        [&](std::size_t done) { progress(done); });
-    outputs = detail::output_tensors(model, plans, options);
-    metadata = detail::output_metadata(reader.header(), model, plans, options);
-    if (metadata.kohya_style) {
-      // Fixed-length placeholders: the real hashes are known only after the data is written.
-      metadata.metadata["sshs_model_hash"] = std::string(64, '0');
-      metadata.metadata["sshs_legacy_hash"] = std::string(8, '0');
-    }
-    for (const detail::OutputTensor& tensor : outputs) specs.push_back(tensor.spec);
-    layout = plan_layout(specs, metadata.metadata, metadata.has_metadata);
-    progress_total = plans.size() + outputs.size();
+        [&](std::size_t done) { progress(done_before + done); });
+    progress_done = done_before + order.size();
   }
 
   ResizeReport report(double seconds) const {
     ResizeReport r;
     r.input = input.string();
     r.input_bytes = reader.file_size();
-    r.output_bytes = layout.file_size();
+    r.output_bytes = output.layout.file_size();
+    if (options.target_size || options.target_ratio) r.target_bytes = detail::target_bytes(options, r.input_bytes);
     for (const detail::ModulePlan& plan : plans) r.modules.push_back(plan.report);
     for (const TensorInfo* info : model.passthrough) r.passthrough.push_back(info->name);
     if (std::any_of(plans.begin(), plans.end(), [](const auto& p) { return p.module->is_dora(); })) {
@@ -172,16 +236,16 @@ struct Job {
     return r;
   }
 
-  void write(const std::filesystem::path& output) {
+  void write(const std::filesystem::path& path) {
     std::map<std::string_view, std::size_t> by_name;
-    for (std::size_t i = 0; i < outputs.size(); ++i) by_name[outputs[i].spec.name] = i;
+    for (std::size_t i = 0; i < output.tensors.size(); ++i) by_name[output.tensors[i].spec.name] = i;
     std::vector<std::size_t> order;  // layout (file) order -> outputs index
-    for (const TensorInfo& info : layout.tensors) order.push_back(by_name.at(info.name));
+    for (const TensorInfo& info : output.layout.tensors) order.push_back(by_name.at(info.name));
 
-    AtomicFile file(output, options.force);
-    file.write(layout.prefix);
+    AtomicFile file(path, options.force);
+    file.write(output.layout.prefix);
     std::optional<SshsHasher> hasher;
-    if (metadata.kohya_style) hasher.emplace(plan_layout(specs, ss_only(metadata.metadata), true));
+    if (output.metadata.kohya_style) hasher.emplace(plan_layout(output.specs, ss_only(output.metadata.metadata), true));
 
     std::size_t written = 0;
     detail::DataStream data(file, hasher ? &*hasher : nullptr);
@@ -189,24 +253,24 @@ struct Job {
     job.count = order.size();
     job.threads = detail::resolve_threads(options.threads);
     job.memory_budget = kResizeWriteBudget - detail::kDataChunk;  // the stream's chunk is part of the budget
-    job.size_of = [&](std::size_t i) { return layout.tensors[i].nbytes(); };
+    job.size_of = [&](std::size_t i) { return output.layout.tensors[i].nbytes(); };
     job.produce = [&](std::size_t i, std::vector<std::byte>& out) {
-      out = detail::produce_tensor(reader, plans, *emitted, outputs[order[i]]);
+      out = detail::produce_tensor(reader, plans, *emitted, output.tensors[order[i]]);
     };
     job.sink = [&](std::span<const std::byte> bytes) {
       data.append(bytes);
-      progress(plans.size() + ++written);
+      progress(progress_done + ++written);
     };
     detail::write_ordered(job);
     data.finish();
 
     if (hasher) {
       const SshsHashes hashes = hasher->finish();
-      metadata.metadata["sshs_model_hash"] = hashes.model_hash;
-      metadata.metadata["sshs_legacy_hash"] = hashes.legacy_hash;
-      const Layout final_layout = plan_layout(specs, metadata.metadata, true);
-      if (final_layout.prefix.size() != layout.prefix.size()) {
-        throw Error(ErrorCode::internal, output.string(), "", "header size changed when hashes were filled in");
+      output.metadata.metadata["sshs_model_hash"] = hashes.model_hash;
+      output.metadata.metadata["sshs_legacy_hash"] = hashes.legacy_hash;
+      const Layout final_layout = plan_layout(output.specs, output.metadata.metadata, true);
+      if (final_layout.prefix.size() != output.layout.prefix.size()) {
+        throw Error(ErrorCode::internal, path.string(), "", "header size changed when hashes were filled in");
       }
       file.write_at(0, final_layout.prefix);
     }
@@ -248,8 +312,14 @@ RankRule rank_rule_for(const ResizeOptions& options, bool has_kernel) {
   rule.method = options.method;
   rule.param = options.param;
   rule.cap = has_kernel && options.conv_rank ? options.conv_rank : options.rank;
+  if (options.max_rank) rule.cap = std::min(rule.cap.value_or(*options.max_rank), *options.max_rank);
+  rule.floor = options.min_rank.value_or(1);
   rule.minimal = options.minimal;
   return rule;
+}
+
+bool has_target(const ResizeOptions& options) {
+  return options.target_size || options.target_ratio || options.target_retention;
 }
 
 ResizeReport resize_file(const std::filesystem::path& input, const std::filesystem::path& output,

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <tuple>
 #include <cmath>
 #include <utility>
 #include <vector>
@@ -14,11 +15,18 @@
 namespace lorakit {
 namespace {
 
-constexpr std::array<std::pair<RankMethod, std::string_view>, 4> kMethodNames{{
+constexpr std::array<std::pair<RankMethod, std::string_view>, 5> kMethodNames{{
     {RankMethod::fixed, "fixed"},
     {RankMethod::sv_ratio, "sv_ratio"},
     {RankMethod::sv_fro, "sv_fro"},
     {RankMethod::sv_cumulative, "sv_cumulative"},
+    {RankMethod::sv_knee, "sv_knee"},
+}};
+
+constexpr std::array<std::tuple<Preset, std::string_view, double>, 3> kPresets{{
+    {Preset::high, "high", 0.95},
+    {Preset::med, "med", 0.92},
+    {Preset::low, "low", 0.88},
 }};
 
 // The reference's clamp(x) = max(1, min(x, n − 1)), also for n ≤ 1 (where Python's n − 1 ≤ 0 gives 1).
@@ -56,10 +64,20 @@ std::vector<double> squares(std::span<const double> sigma) {
   return result;
 }
 
+// #{i : r·σᵢ² ≥ Σσ²} (see rank_policy.hpp).
+std::size_t knee_rank(std::span<const double> sigma, std::size_t current_rank) {
+  double energy = 0.0;
+  for (double s : sigma) energy += s * s;
+  const auto r = static_cast<double>(current_rank);
+  return static_cast<std::size_t>(
+      std::count_if(sigma.begin(), sigma.end(), [&](double s) { return r * s * s >= energy; }));
+}
+
 // The rule's k before the MIN_SV test and the cap; sigma is non-empty with σ₁ > 0.
-std::size_t rule_rank(std::span<const double> sigma, std::size_t full_dim, std::size_t cap,
-                      const RankRule& rule) {
+std::size_t rule_rank(std::span<const double> sigma, std::size_t full_dim, std::size_t current_rank,
+                      std::size_t cap, const RankRule& rule) {
   if (rule.method == RankMethod::fixed) return cap;
+  if (rule.method == RankMethod::sv_knee) return knee_rank(sigma, current_rank);
   if (rule.method == RankMethod::sv_ratio) {
     const std::size_t count = count_above_ratio(sigma, rule.param);
     return rule.minimal ? std::max<std::size_t>(1, count) : reference_clamp(count, full_dim) + 1;
@@ -75,7 +93,7 @@ std::size_t rule_rank(std::span<const double> sigma, std::size_t full_dim, std::
 
 void validate(std::span<const double> sigma, std::size_t full_dim, const RankRule& rule) {
   if (rule.cap && *rule.cap == 0) throw Error(ErrorCode::invalid_argument, "rank must be at least 1");
-  if (rule.method != RankMethod::fixed && !(std::isfinite(rule.param) && rule.param > 0.0)) {
+  if (takes_param(rule.method) && !(std::isfinite(rule.param) && rule.param > 0.0)) {
     throw Error(ErrorCode::invalid_argument, fmt::format("{} parameter must be a finite number > 0, got {}",
                                                          rank_method_name(rule.method), rule.param));
   }
@@ -108,13 +126,44 @@ std::string_view rank_method_name(RankMethod method) {
   return "unknown";
 }
 
+bool takes_param(RankMethod method) {
+  return method == RankMethod::sv_ratio || method == RankMethod::sv_fro || method == RankMethod::sv_cumulative;
+}
+
+std::optional<Preset> parse_preset(std::string_view name) {
+  for (const auto& [preset, preset_text, target] : kPresets) {
+    if (preset_text == name) return preset;
+  }
+  return std::nullopt;
+}
+
+std::string_view preset_name(Preset preset) {
+  for (const auto& [candidate, name, target] : kPresets) {
+    if (candidate == preset) return name;
+  }
+  return "unknown";
+}
+
+double preset_sv_fro(Preset preset) {
+  for (const auto& [candidate, name, target] : kPresets) {
+    if (candidate == preset) return target;
+  }
+  return 0.0;
+}
+
+void apply_preset(Preset preset, std::string& method, std::optional<double>& param) {
+  if (!method.empty() && method != "sv_fro") return;
+  method = "sv_fro";
+  if (!param) param = preset_sv_fro(preset);
+}
+
 std::size_t choose_rank(std::span<const double> sigma, std::size_t full_dim, std::size_t current_rank,
                         const RankRule& rule) {
   validate(sigma, full_dim, rule);
   const std::size_t cap = rule.cap.value_or(current_rank);
   const bool zero_module = sigma.empty() || sigma.front() <= kMinSingularValue;
-  const std::size_t k = zero_module ? 1 : rule_rank(sigma, full_dim, cap, rule);
-  return std::max<std::size_t>(1, std::min(k, cap));
+  const std::size_t k = zero_module ? 1 : rule_rank(sigma, full_dim, current_rank, cap, rule);
+  return std::max<std::size_t>(1, std::min(std::max(k, rule.floor), cap));
 }
 
 }  // namespace lorakit

@@ -1,5 +1,8 @@
 #include "lorakit/report.hpp"
+#include "lorakit/units.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <ostream>
 #include <string>
@@ -11,17 +14,6 @@
 
 namespace lorakit {
 namespace {
-
-std::string human_bytes(std::uint64_t bytes) {
-  constexpr const char* kUnits[] = {"B", "KB", "MB", "GB", "TB"};
-  double value = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (value >= 1000.0 && unit + 1 < std::size(kUnits)) {
-    value /= 1000.0;
-    ++unit;
-  }
-  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, kUnits[unit]);
-}
 
 std::string shape_text(const std::vector<std::uint64_t>& shape) { return fmt::format("{}", fmt::join(shape, "×")); }
 
@@ -35,6 +27,19 @@ void print_module(std::ostream& out, const ModuleReport& m) {
              m.stem, shape_text(m.weight_shape), m.old_rank, m.new_rank, percent(m.sum_retained),
              percent(m.fro_retained), m.max_ratio, alpha_text(m.old_alpha), alpha_text(m.new_alpha),
              module_outcome_name(m.outcome), m.note.empty() ? "" : " (" + m.note + ")");
+}
+
+// Dropped modules by name: at most a screenful, the rest counted (--verbose and --json list them all).
+void print_dropped(std::ostream& out, const ResizeReport& report) {
+  constexpr std::size_t kListed = 8;
+  std::vector<std::string_view> names;
+  for (const ModuleReport& m : report.modules) {
+    if (m.outcome == ModuleOutcome::dropped) names.push_back(m.stem);
+  }
+  if (names.empty()) return;
+  const std::size_t listed = std::min(names.size(), kListed);
+  fmt::print(out, "dropped: {}{}\n", fmt::join(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(listed), ", "),
+             names.size() > listed ? fmt::format(" and {} more", names.size() - listed) : "");
 }
 
 nlohmann::json number_or_null(double value) {
@@ -52,12 +57,14 @@ std::string_view module_outcome_name(ModuleOutcome outcome) {
     case ModuleOutcome::resized: return "resized";
     case ModuleOutcome::unchanged: return "unchanged";
     case ModuleOutcome::kept: return "kept";
+    case ModuleOutcome::excluded: return "excluded";
+    case ModuleOutcome::dropped: return "dropped";
   }
   return "?";
 }
 
 void summarize(ResizeReport& report) {
-  report.resized = report.unchanged = report.kept = 0;
+  report.resized = report.unchanged = report.kept = report.excluded = report.dropped = 0;
   report.nonfinite = 0;
   double sum = 0.0, sum_squares = 0.0, energy = 0.0, kept_energy = 0.0;
   std::size_t counted = 0;
@@ -66,6 +73,8 @@ void summarize(ResizeReport& report) {
       case ModuleOutcome::resized: ++report.resized; break;
       case ModuleOutcome::unchanged: ++report.unchanged; break;
       case ModuleOutcome::kept: ++report.kept; break;
+      case ModuleOutcome::excluded: ++report.excluded; break;
+      case ModuleOutcome::dropped: ++report.dropped; break;
     }
     report.nonfinite += m.nonfinite;
     if (std::isnan(m.fro_retained)) continue;  // the reference excludes NaN (zero modules)
@@ -87,13 +96,21 @@ void print_report(std::ostream& out, const ResizeReport& report, bool verbose) {
     for (const ModuleReport& m : report.modules) print_module(out, m);
   }
   fmt::print(out, "{} → {}\n", report.input, report.output.empty() ? "(not written)" : report.output);
-  fmt::print(out, "modules: {} resized, {} unchanged, {} kept; {} tensors passed through\n", report.resized,
-             report.unchanged, report.kept, report.passthrough.size());
+  std::string filtered;
+  if (report.excluded) filtered += fmt::format(", {} excluded", report.excluded);
+  if (report.dropped) filtered += fmt::format(", {} dropped", report.dropped);
+  fmt::print(out, "modules: {} resized, {} unchanged, {} kept{}; {} tensors passed through\n", report.resized,
+             report.unchanged, report.kept, filtered, report.passthrough.size());
+  print_dropped(out, report);
   const double ratio = report.input_bytes ? static_cast<double>(report.output_bytes) /
                                                 static_cast<double>(report.input_bytes)
                                           : 0.0;
-  fmt::print(out, "size: {} → {} ({:.1f}% of the input)\n", human_bytes(report.input_bytes),
-             human_bytes(report.output_bytes), ratio * 100.0);
+  fmt::print(out, "size: {} → {} ({:.1f}% of the input)\n", format_bytes(report.input_bytes),
+             format_bytes(report.output_bytes), ratio * 100.0);
+  if (report.target_bytes) {
+    fmt::print(out, "target: at most {} ({} bytes); written {} bytes\n", format_bytes(*report.target_bytes),
+               *report.target_bytes, report.output_bytes);
+  }
   fmt::print(out, "Average Frobenius norm retention: {:.2f}% | std: {:0.3f}\n", report.average_fro * 100.0,
              report.std_fro);
   fmt::print(out, "Energy-weighted Frobenius retention: {:.2f}%\n", report.energy_weighted_fro * 100.0);
@@ -128,6 +145,9 @@ std::string report_json(const ResizeReport& report) {
       {"modules_resized", report.resized},
       {"modules_unchanged", report.unchanged},
       {"modules_kept", report.kept},
+      {"modules_excluded", report.excluded},
+      {"modules_dropped", report.dropped},
+      {"target_bytes", report.target_bytes ? nlohmann::json(*report.target_bytes) : nlohmann::json(nullptr)},
       {"passthrough", report.passthrough},
       {"average_fro_retention", number_or_null(report.average_fro)},
       {"std_fro_retention", number_or_null(report.std_fro)},

@@ -10,6 +10,7 @@
 
 #include "batch_test_util.hpp"
 #include "lorakit/batch.hpp"
+#include "lorakit/report.hpp"
 #include "lorakit/error.hpp"
 
 namespace lorakit::batch {
@@ -169,11 +170,7 @@ TEST(Summary, Table) {
             "time        1 min 15 s\n");
 }
 
-TEST(Formatting, BytesAndDurations) {
-  EXPECT_EQ(format_bytes(0), "0 B");
-  EXPECT_EQ(format_bytes(999), "999 B");
-  EXPECT_EQ(format_bytes(150'200'000), "150.2 MB");
-  EXPECT_EQ(format_bytes(1'500'000'000), "1.5 GB");
+TEST(Formatting, Durations) {
   EXPECT_EQ(format_duration(12.34), "12.3 s");
   EXPECT_EQ(format_duration(245), "4 min 05 s");
   EXPECT_EQ(format_duration(7620), "2 h 07 min");

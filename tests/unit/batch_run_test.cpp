@@ -362,6 +362,42 @@ std::size_t expected_sv_fro_rank(const testsupport::GenModule& module, double p)
   return std::min(clamped + 1, module.rank);
 }
 
+// A size target applies to each file of a collection: --target-ratio keeps every output within its
+// own input's fraction, and filters and gates work on the targeted plan.
+TEST(BatchTargets, RatioAppliesToEachFile) {
+  ScratchFolder scratch;
+  GenSpec spec;
+  spec.arch = "sd15";
+  spec.shrink = 16;
+  spec.rank = 8;
+  generate(spec, scratch / "in" / "a.safetensors");
+  spec.arch = "sdxl";
+  spec.rank = 16;
+  generate(spec, scratch / "in" / "sub" / "b.safetensors");
+  Options options;
+  options.scan.inputs = {(scratch / "in").string()};
+  options.scan.recursive = true;
+  options.scan.output_dir = scratch / "out";
+  options.resize.target_ratio = 0.3;
+  options.resize.exclude = {"^lora_te.*layers_1_self_attn"};
+  Recorder recorder;
+  ASSERT_EQ(run_batch(options, recorder).count(Status::ok), 2U)
+      << recorder.results.at(0).message << " / " << recorder.results.at(1).message;
+  for (const FileResult& result : recorder.results) {
+    SCOPED_TRACE(result.input);
+    ASSERT_TRUE(result.output_bytes.has_value());
+    EXPECT_EQ(*result.output_bytes, fs::file_size(result.output));
+    EXPECT_LE(*result.output_bytes, static_cast<std::uint64_t>(0.3 * static_cast<double>(result.input_bytes)));
+    const Reader in(result.input), out(result.output);
+    for (const TensorInfo& info : in.header().tensors) {
+      if (!info.name.starts_with("lora_te") || info.name.find("layers_1_self_attn") == std::string::npos) continue;
+      const TensorInfo* kept = out.header().find(info.name);
+      ASSERT_NE(kept, nullptr) << info.name;
+      EXPECT_TRUE(in.read(info) == out.read(*kept)) << info.name << " is excluded: byte-identical";
+    }
+  }
+}
+
 TEST(BatchPresets, EachPresetResizesLikeSvFroWithItsTarget) {
   ScratchFolder scratch;
   GenSpec spec;

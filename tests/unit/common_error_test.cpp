@@ -36,6 +36,7 @@ TEST(Error, CodeNamesAreTheEnumIdentifiers) {
       {ErrorCode::io_write, "io_write"},
       {ErrorCode::output_exists, "output_exists"},
       {ErrorCode::same_file, "same_file"},
+      {ErrorCode::target_unreachable, "target_unreachable"},
       {ErrorCode::file_too_short, "file_too_short"},
       {ErrorCode::header_too_large, "header_too_large"},
       {ErrorCode::header_beyond_eof, "header_beyond_eof"},

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "loader_eval.hpp"
@@ -16,14 +17,14 @@
 
 namespace lorakit::e2e {
 
-// For every module of `input` (resized into `output` with sv_fro `p`): modules that were not resized
-// have an unchanged loader ΔW; chosen ranks follow the reference rule on a dense SVD of ΔW (modules
-// kept in their LyCORIS form excepted); the loader ΔW moves by √(1 − fro²) of the report within
-// `tolerance`; an all-zero module stays zero. Returns how many modules were resized. The options say
-// how the evaluator reads each file (a PEFT adapter's adapter_config.json, for one).
+// For every module of `input` (resized into `output`, with sv_fro `p` when given): modules that were not
+// resized have an unchanged loader ΔW, dropped ones none; with `p`, chosen ranks follow the reference rule
+// on a dense SVD of ΔW (modules kept in their LyCORIS form excepted); the loader ΔW moves by √(1 − fro²)
+// of the report within `tolerance`; an all-zero module stays zero. Returns how many modules were resized.
+// The options say how the evaluator reads each file (a PEFT adapter's adapter_config.json, for one).
 inline std::size_t expect_deltas_match_report(const std::filesystem::path& input,
                                               const std::filesystem::path& output, const ResizeReport& report,
-                                              double p, double tolerance,
+                                              std::optional<double> p, double tolerance,
                                               const testsupport::EvalOptions& input_options = {},
                                               const testsupport::EvalOptions& output_options = {}) {
   const auto before = testsupport::loader_modules(input, input_options);
@@ -38,15 +39,23 @@ inline std::size_t expect_deltas_match_report(const std::filesystem::path& input
     // names the module by the layer it patches (`…to_q`).
     std::string stem = module.stem;
     if (!by_stem.count(stem) && stem.ends_with("_lora")) stem.resize(stem.size() - 5);
-    if (!by_stem.count(stem) || !after.count(module.stem)) {
-      ADD_FAILURE() << "module missing from the report or the output";
+    if (!by_stem.count(stem)) {
+      ADD_FAILURE() << "module missing from the report";
       continue;
     }
     const ModuleReport& m = *by_stem.at(stem);
+    if (m.outcome == ModuleOutcome::dropped) {
+      EXPECT_EQ(after.count(module.stem), 0u) << "a dropped module is in the output";
+      continue;
+    }
+    if (!after.count(module.stem)) {
+      ADD_FAILURE() << "module missing from the output";
+      continue;
+    }
     const Eigen::MatrixXd& delta_after = after.at(module.stem);
-    if (m.outcome != ModuleOutcome::kept) {
+    if (p && m.outcome != ModuleOutcome::kept) {
       const Eigen::VectorXd sigma = testsupport::singular_values(module.delta / module.scale);
-      EXPECT_EQ(m.new_rank, testsupport::reference_sv_fro_rank(sigma, p, m.old_rank));
+      EXPECT_EQ(m.new_rank, testsupport::reference_sv_fro_rank(sigma, *p, m.old_rank));
     }
     const double error = testsupport::relative_error(module.delta, delta_after);
     if (m.outcome != ModuleOutcome::resized) {

@@ -19,14 +19,18 @@ std::size_t choose(const std::vector<double>& sigma, std::size_t n, std::size_t 
 // ---- names ---------------------------------------------------------------------------------------
 
 TEST(RankMethodNames, RoundTrip) {
-  for (const RankMethod method :
-       {RankMethod::fixed, RankMethod::sv_ratio, RankMethod::sv_fro, RankMethod::sv_cumulative}) {
+  for (const RankMethod method : {RankMethod::fixed, RankMethod::sv_ratio, RankMethod::sv_fro,
+                                  RankMethod::sv_cumulative, RankMethod::sv_knee}) {
     EXPECT_EQ(parse_rank_method(rank_method_name(method)), method);
   }
   EXPECT_EQ(rank_method_name(RankMethod::sv_cumulative), "sv_cumulative");
   EXPECT_EQ(parse_rank_method("fixed"), RankMethod::fixed);
   EXPECT_EQ(parse_rank_method("sv_fro"), RankMethod::sv_fro);
   EXPECT_EQ(parse_rank_method("sv_ratio"), RankMethod::sv_ratio);
+  EXPECT_EQ(parse_rank_method("sv_knee"), RankMethod::sv_knee);
+  EXPECT_FALSE(takes_param(RankMethod::sv_knee));
+  EXPECT_FALSE(takes_param(RankMethod::fixed));
+  EXPECT_TRUE(takes_param(RankMethod::sv_fro));
 }
 
 TEST(RankMethodNames, UnknownNamesAreRejected) {
@@ -139,6 +143,48 @@ TEST(ChooseRankSvFro, FullTargetIsReachedOnlyAtTheLastNonzeroValue) {
 }
 
 // ---- MIN_SV, caps and clamps -----------------------------------------------------------------------
+
+// ---- sv_knee: k = #{i : r·σᵢ² ≥ Σσ²} ---------------------------------------------------------------
+
+TEST(ChooseRankSvKnee, CountsTheValuesAboveTheMeanEnergyOverTheRank) {
+  // σ² = 64, 16, 4, 1 (Σ = 85), r = 8: Σ/r = 10.625 → 64 and 16 count → k = 2
+  EXPECT_EQ(choose({8, 4, 2, 1}, 64, 8, RankMethod::sv_knee, 0), 2u);
+  // r = 4: Σ/r = 21.25 → only 64 → k = 1
+  EXPECT_EQ(choose({8, 4, 2, 1}, 64, 4, RankMethod::sv_knee, 0), 1u);
+  // A flat spectrum has no knee: every value is the mean, all are kept (k = r → unchanged)
+  EXPECT_EQ(choose({3, 3, 3, 3}, 64, 4, RankMethod::sv_knee, 0), 4u);
+  // Missing values count as zeros on the chord: σ² = 9, 9 with r = 4: Σ/r = 4.5 → k = 2
+  EXPECT_EQ(choose({3, 3}, 64, 4, RankMethod::sv_knee, 0), 2u);
+}
+
+// The knee is the point of the cumulative energy curve F(k) = Σ_{i≤k}σᵢ²/Σσ² farthest above the chord k/r.
+TEST(ChooseRankSvKnee, IsThePointFarthestAboveTheChord) {
+  const std::vector<double> sigma{9.0, 7.5, 4.0, 3.9, 1.2, 0.8, 0.3, 0.1};
+  const std::size_t r = sigma.size();
+  double total = 0.0;
+  for (double s : sigma) total += s * s;
+  double best = 0.0, cumulative = 0.0;
+  std::size_t farthest = 0;
+  for (std::size_t k = 1; k <= r; ++k) {
+    cumulative += sigma[k - 1] * sigma[k - 1];
+    const double above = cumulative / total - static_cast<double>(k) / static_cast<double>(r);
+    if (above > best) {
+      best = above;
+      farthest = k;
+    }
+  }
+  EXPECT_EQ(choose(sigma, 64, r, RankMethod::sv_knee, 0), farthest);
+}
+
+TEST(ChooseRank, FloorRaisesTheRankButNotAboveTheCap) {
+  const std::vector<double> sigma{8, 4, 2, 1};
+  RankRule rule{RankMethod::sv_knee, 0.0, std::nullopt, false, 3};
+  EXPECT_EQ(choose_rank(sigma, 64, 8, rule), 3u);  // knee 2, floor 3
+  rule.cap = 2;
+  EXPECT_EQ(choose_rank(sigma, 64, 8, rule), 2u);  // the cap wins
+  rule = {RankMethod::fixed, 0.0, 4, false, 6};
+  EXPECT_EQ(choose_rank(sigma, 64, 8, rule), 4u);
+}
 
 TEST(ChooseRank, ZeroModuleGetsOneWhateverTheMethod) {
   for (const RankMethod method : {RankMethod::sv_ratio, RankMethod::sv_fro, RankMethod::sv_cumulative}) {

@@ -25,7 +25,6 @@ struct BatchOptions {
   std::string suffix;
   bool in_place = false;
   bool no_backup = false;
-  std::string preset;
   ResizeFlags resize;
   std::string min_retention;
   std::string min_saving;
@@ -43,6 +42,7 @@ constexpr const char* kFooter = R"(Presets (rank cap: each module's own rank, or
   med  = --method sv_fro --param 0.92
   low  = --method sv_fro --param 0.88
   An explicit --param, or a --method other than sv_fro, overrides the preset.
+  --target-size applies to each file; --target-ratio is the natural form for a collection.
 
 Statuses: ok, exists (output already complete; --force redoes it), skipped (not a .safetensors
 file, or a safetensors file without any LoRA module), discarded (below --min-retention or
@@ -66,9 +66,6 @@ batch::Gates gates_of(const BatchOptions& command) {
 }
 
 batch::Options engine_options(BatchOptions command) {
-  if (!command.preset.empty()) {
-    batch::apply_preset(*batch::parse_preset(command.preset), command.resize.method, command.resize.param);
-  }
   if (command.no_backup && !command.in_place) {
     throw Error(ErrorCode::invalid_argument, "--no-backup applies to --in-place only");
   }
@@ -125,9 +122,7 @@ void setup_batch(CLI::App& app, Action& action) {
   sub->add_flag("--in-place", command->in_place,
                 "Replace each input after the new file was re-read and checked; keeps NAME.bak");
   sub->add_flag("--no-backup", command->no_backup, "With --in-place: keep no NAME.bak (a re-run resizes again)");
-  sub->add_option("--preset", command->preset, "high | med | low: sv_fro 0.95 / 0.92 / 0.88 (see below)")
-      ->check(CLI::IsMember({"high", "med", "low"}));
-  // The resize flags shared with `lorakit resize` (--rank, --method, --param, --dtype, --threads, ...).
+  // The resize flags shared with `lorakit resize` (--preset, --rank, --method, --param, targets, filters, ...).
   add_resize_flags(*sub, command->resize);
   sub->add_option("--min-retention", command->min_retention,
                   "Discard a result whose average Frobenius retention is below X: 0.87, 87 or 87%");

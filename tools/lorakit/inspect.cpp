@@ -1,4 +1,4 @@
-// `lorakit inspect FILE [--json]`: what a LoRA file holds, without changing anything.
+// `lorakit inspect FILE`: what a LoRA file holds and what it can become, without changing anything.
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -7,6 +7,7 @@
 
 #include "commands.hpp"
 #include "lorakit/adapter.hpp"
+#include "lorakit/analysis.hpp"
 #include "lorakit/inspect.hpp"
 #include "lorakit/safetensors.hpp"
 
@@ -17,17 +18,28 @@ struct InspectOptions {
   std::string input;
   std::optional<std::string> peft_config;
   bool json = false;
+  bool header_only = false;
+  unsigned threads = 0;
 };
 
 int run_inspect(const InspectOptions& options) {
   const std::filesystem::path weights = adapter_weights_path(options.input);
-  const Reader reader(weights);
   const std::optional<PeftSidecar> sidecar = find_peft_sidecar(weights, options.peft_config);
-  const Inspection inspection = inspect_file(reader, sidecar ? &*sidecar : nullptr);
+  const PeftSidecar* config = sidecar ? &*sidecar : nullptr;
+  if (options.header_only) {
+    const Inspection inspection = inspect_file(Reader(weights), config);
+    if (options.json) {
+      std::cout << inspection_json(inspection) << '\n';
+    } else {
+      print_inspection(std::cout, inspection);
+    }
+    return kExitOk;
+  }
+  const Analysis analysis = analyze_file(weights, options.threads, config);
   if (options.json) {
-    std::cout << inspection_json(inspection) << '\n';
+    std::cout << analysis_json(analysis) << '\n';
   } else {
-    print_inspection(std::cout, inspection);
+    print_analysis(std::cout, analysis);
   }
   return kExitOk;
 }
@@ -37,12 +49,17 @@ int run_inspect(const InspectOptions& options) {
 void setup_inspect(CLI::App& app, Action& action) {
   auto options = std::make_shared<InspectOptions>();
   CLI::App* command = app.add_subcommand(
-      "inspect", "Show a LoRA file's families, base model, module kinds, ranks, alphas and dtypes");
+      "inspect", "Show what a LoRA file holds (families, base model, kinds, ranks, alphas, dtypes) and what it can "
+                 "become: exact sizes and retention of presets and targets, ranks per block, dead weight");
   command->add_option("file", options->input, "LoRA file (.safetensors), or a PEFT adapter folder")->required();
   command->add_option("--peft-config", options->peft_config,
                       "PEFT adapter_config.json that scales the file "
                       "(default: the one beside adapter_model.safetensors)");
   command->add_flag("--json", options->json, "Machine-readable JSON output");
+  command->add_flag("--header-only", options->header_only,
+                    "Only what the header and alphas say (fast: no factor is read, no analysis)");
+  command->add_option("--threads", options->threads, "Worker threads (default: all cores)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{4096}));
   command->callback([options, &action] { action = [options] { return run_inspect(*options); }; });
 }
 

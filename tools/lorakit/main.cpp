@@ -24,7 +24,7 @@ int exit_code_for(lorakit::ErrorCode code) {
 
 int main(int argc, char** argv) {
   CLI::App app{"lorakit: resize diffusion LoRA files exactly, in factor space, on a CPU"};
-  app.set_version_flag("--version", "lorakit 0.1.0");
+  app.set_version_flag("--version", "lorakit " LORAKIT_VERSION);
   app.require_subcommand(1);
   lorakit::cli::Action action;
   lorakit::cli::setup_resize(app, action);

@@ -48,7 +48,8 @@ int run_resize(const ResizeCommandOptions& command) {
                                         : resize_file(command.input, command.output, options);
   bar.finish();
   if (auto note = device_note(command.flags)) report.notes.push_back(*note);
-  if (!command.quiet) print_report(std::cout, report, command.verbose);
+  // A dry run shows the rank it plans for every module.
+  if (!command.quiet) print_report(std::cout, report, command.verbose || command.dry_run);
   if (!command.json.empty()) write_json(command.json, report);
   return kExitOk;
 }
@@ -67,7 +68,8 @@ void setup_resize(CLI::App& app, Action& action) {
   sub->add_flag("-f,--force", command->force, "Replace an existing output");
   sub->add_flag("-v,--verbose", command->verbose, "One line per module");
   sub->add_flag("-q,--quiet", command->quiet, "No report on stdout, no progress bar");
-  sub->add_flag("-n,--dry-run", command->dry_run, "Plan and report only; write nothing");
+  sub->add_flag("-n,--dry-run", command->dry_run,
+                "Plan only: every module's rank, the exact output size and the retention; write nothing");
   sub->add_option("--json", command->json, "Also write the full report as JSON to this file");
   sub->callback([command, &action] { action = [command] { return run_resize(*command); }; });
 }

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -16,7 +17,18 @@ struct ResizeFlags {
   std::optional<std::size_t> conv_rank;
   std::string method;  // empty: fixed when --rank is given
   std::optional<double> param;
+  std::string preset;  // high | med | low
   bool minimal = false;
+  std::string target_size;
+  std::optional<double> target_ratio;
+  std::string target_retention;
+  std::string objective;
+  bool allow_drop = false;
+  std::vector<std::string> include;
+  std::vector<std::string> exclude;
+  std::vector<std::string> drop;
+  std::optional<std::size_t> min_rank;
+  std::optional<std::size_t> max_rank;
   std::string dtype = "keep";
   unsigned threads = 0;
   bool to_lora = false;
