@@ -18,6 +18,7 @@
 // Every family: STEM.alpha (alpha), STEM.scale (stable-diffusion.cpp scale), STEM.dora_scale (DoRA)
 // belong to the module of that STEM; without one they pass through. Anything else passes through.
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
@@ -45,7 +46,8 @@ enum class Role {
 };
 std::string_view role_name(Role role);
 
-// Where a module's alpha comes from.
+// Where a module's alpha comes from. peft_metadata: a PEFT LoraConfig, in `lora_adapter_metadata` or in
+// the adapter_config.json beside a raw PEFT adapter.
 enum class AlphaSource { none, tensor, peft_metadata, scale_tensor };
 
 struct Module {
@@ -85,17 +87,19 @@ struct Module {
   bool is_dora() const { return tensors.count(Role::dora) != 0; }
 };
 
-// PEFT / diffusers adapter config carried in metadata `lora_adapter_metadata`.
+// A PEFT / diffusers adapter config: carried in metadata `lora_adapter_metadata`, or the
+// adapter_config.json that PEFT's save_pretrained writes beside adapter_model.safetensors (a sidecar).
 //
 // Module::stem -> PEFT module name: the config is a flat JSON object whose keys are either plain
 // LoraConfig fields (`r`, `lora_alpha`, `rank_pattern`, …) or component-prefixed ones
 // (`transformer.r`, `text_encoder.lora_alpha`, as diffusers writes them). A stem starting with
 // "COMPONENT." for a component present in the config belongs to that component and its PEFT module
 // name is the rest of the stem; otherwise, if the config has plain fields, the name is the stem
-// without a leading "base_model.model.". Pattern keys match a name as PEFT's get_pattern_key does:
-// the first key (in file order) that equals the name or a "."-preceded suffix of it (as a regex).
+// without a leading "base_model.model.". A sidecar is one plain LoraConfig (its keys are never read as
+// component-prefixed). Pattern keys match a name as PEFT's get_pattern_key does: the first key (in
+// file order) that equals the name or a "."-preceded suffix of it (as a regex).
 struct PeftConfig {
-  std::string metadata_key;  // usually "lora_adapter_metadata"
+  std::string metadata_key;  // usually "lora_adapter_metadata"; "" for a sidecar
   std::string json;          // the original JSON text
 
   // Filled by build_adapter_model: every module whose scale comes from this config, by Module::stem.
@@ -106,13 +110,40 @@ struct PeftConfig {
     double alpha = 0.0;     // resolved lora_alpha (alpha_pattern, else lora_alpha, else PEFT's default 8)
   };
   std::map<std::string, ModuleEntry> modules;
+
+  std::filesystem::path sidecar;  // the adapter_config.json it was read from; "" for metadata
 };
 
 struct AdapterModel {
   std::vector<Module> modules;                 // ordered by stem (then adapter_name)
   std::vector<const TensorInfo*> passthrough;  // everything else, in header order
-  std::optional<PeftConfig> peft;
+  std::optional<PeftConfig> peft;          // from `lora_adapter_metadata`
+  std::optional<PeftConfig> peft_sidecar;  // from the adapter_config.json given to build_adapter_model
 };
+
+// PEFT's adapter folder (save_pretrained): the weights and, beside them, their LoraConfig.
+inline constexpr std::string_view kPeftWeightsName = "adapter_model.safetensors";
+inline constexpr std::string_view kPeftConfigName = "adapter_config.json";
+
+// An adapter_config.json as read from disk.
+struct PeftSidecar {
+  std::filesystem::path path;
+  std::string json;
+};
+// Throws Error(io_open / io_read) naming the file.
+PeftSidecar read_peft_sidecar(const std::filesystem::path& path);
+// adapter_config.json beside `adapter` when `adapter` is named adapter_model.safetensors and that file
+// exists; none otherwise.
+std::optional<std::filesystem::path> peft_sidecar_path(const std::filesystem::path& adapter);
+// The sidecar of the weights file `adapter`: `given` when set, else adapter_config.json in the same
+// folder when `adapter` is named adapter_model.safetensors (PEFT's pair) and that file exists. A file of
+// another name gets a sidecar only when one is given (a folder may also hold, say, diffusers'
+// pytorch_lora_weights.safetensors, which is not described by the folder's adapter_config.json).
+std::optional<PeftSidecar> find_peft_sidecar(const std::filesystem::path& adapter,
+                                             const std::optional<std::filesystem::path>& given);
+// The weights file of an input: the input itself, or, for a folder (a PEFT adapter folder), the
+// adapter_model.safetensors in it (Error(io_open) when it has none).
+std::filesystem::path adapter_weights_path(const std::filesystem::path& input);
 
 // Reads a scalar tensor (alpha, scale) as a double.
 using ScalarReader = std::function<double(const TensorInfo&)>;
@@ -121,14 +152,20 @@ using ScalarReader = std::function<double(const TensorInfo&)>;
 // shapes (Error::adapter_shape_mismatch / adapter_incomplete naming file and tensor), factor dtypes
 // (adapter_dtype_unsupported) and alpha / scale tensors (adapter_invalid_alpha: not one finite
 // value). A header without any module gives an empty `modules`; callers that need one throw
-// not_an_adapter. A malformed `lora_adapter_metadata` is Error::metadata_invalid.
-AdapterModel build_adapter_model(const Header& header, std::string_view file, const ScalarReader& read_scalar);
+// not_an_adapter. A malformed `lora_adapter_metadata` or sidecar, or one that gives a module another
+// rank than its tensors have (PEFT would refuse to load it), is Error::metadata_invalid; so is a sidecar
+// that gives a module another scale than the file's metadata. `sidecar`: the adapter_config.json that
+// scales the PEFT modules (see PeftConfig). A file in a format that no current loader reads is
+// Error::adapter_format_unsupported (the early cloneofsimo/lora `unet:N:up` keys).
+AdapterModel build_adapter_model(const Header& header, std::string_view file, const ScalarReader& read_scalar,
+                                 const PeftSidecar* sidecar = nullptr);
 // The same for a file being read: scalars come from `reader` and must hold one value each.
-AdapterModel read_adapter_model(const Reader& reader);
+AdapterModel read_adapter_model(const Reader& reader, const PeftSidecar* sidecar = nullptr);
 
 // Rewrites a PEFT adapter config for new per-module ranks: `r`/`rank_pattern` and
 // `lora_alpha`/`alpha_pattern`, so that diffusers rebuilds each module with the rank written and
-// alpha' (so its scale alpha'/k, or alpha'/sqrt(k) with rslora, is what the module needs).
+// alpha' (so its scale alpha'/k, or alpha'/sqrt(k) with rslora, is what the module needs). Keys are
+// matched as PEFT's get_pattern_key does (current PEFT: `(.*\.)?(KEY)$`, each pattern on its own).
 // Keys of the maps are module stems (Module::stem). The modules rewritten are config.modules; one
 // missing from a map keeps its current rank / alpha; stems that are not in config.modules are ignored.
 // Per component, `r` and `lora_alpha` become the most common value and the patterns list, by full

@@ -74,8 +74,9 @@ struct Analysis {
   std::vector<std::string> notes;          // e.g. modules that could not be measured
 };
 
-// Reads every module's spectrum (threads: 0 = all cores) and computes the analysis. Throws lorakit::Error.
-Analysis analyze_file(const std::filesystem::path& input, unsigned threads = 0);
+// Reads every module's spectrum (threads: 0 = all cores) and computes the analysis; `sidecar` is the PEFT
+// adapter_config.json that scales the file's PEFT modules. Throws lorakit::Error.
+Analysis analyze_file(const std::filesystem::path& input, unsigned threads = 0, const PeftSidecar* sidecar = nullptr);
 
 void print_analysis(std::ostream& out, const Analysis& analysis);  // the terminal summary
 std::string analysis_json(const Analysis& analysis);              // pretty JSON, NaN as null

@@ -39,6 +39,7 @@ enum class ErrorCode {
   adapter_dtype_unsupported,
   adapter_invalid_alpha,
   not_an_adapter,         // file holds no adapter module at all
+  adapter_format_unsupported,  // a recognised adapter format that no current loader reads (cloneofsimo `unet:N:up`)
   // Numerics.
   numeric_failure,        // decomposition did not converge / non-finite factors where they matter
   interrupted,            // stopped on request (SIGINT, or the caller's progress callback)

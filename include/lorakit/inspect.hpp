@@ -44,12 +44,13 @@ struct Inspection {
   std::map<std::string, DTypeUse> dtypes;      // dtype name -> use, over all tensors
   std::vector<std::string> passthrough;        // in header order
   bool peft_config = false;                    // carries `lora_adapter_metadata`
+  std::string peft_sidecar;                    // the adapter_config.json that scaled it, or ""
 };
 
 Inspection inspect_model(const Header& header, const AdapterModel& model, std::string_view file,
                          std::uint64_t file_size);
-// Reads the header and the alpha / scale tensors of `reader`'s file.
-Inspection inspect_file(const Reader& reader);
+// Reads the header and the alpha / scale tensors of `reader`'s file; `sidecar` scales its PEFT modules.
+Inspection inspect_file(const Reader& reader, const PeftSidecar* sidecar = nullptr);
 
 void print_inspection(std::ostream& out, const Inspection& inspection);  // aligned text
 std::string inspection_json(const Inspection& inspection);              // pretty JSON

@@ -47,6 +47,9 @@ struct ResizeOptions {
   bool force = false;                    // overwrite an existing output
   bool to_lora = false;                  // write LyCORIS modules as plain LoRA even when larger
   bool keep_lycoris = false;             // pass LyCORIS modules through unresized
+  // PEFT adapter_config.json that scales the input's PEFT modules; default: the one beside an input
+  // named adapter_model.safetensors. Its rewrite for the new ranks is written beside the output.
+  std::optional<std::filesystem::path> peft_config;
   // Progress: called from the calling thread with (done, total) units of work.
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;
 };
@@ -105,11 +108,18 @@ struct ResizeReport {
 // Resizes `input` into `output`. Throws lorakit::Error. Never modifies `input`; refuses
 // output == input (Error::same_file) and an existing output unless options.force
 // (Error::output_exists); the output appears atomically (temp file, fsync, rename).
+// PEFT adapters: a folder `input` is the PEFT adapter folder it names, and `output` is then a folder
+// (created when missing) that receives adapter_model.safetensors. When a PEFT config scales the input
+// (options.peft_config, or adapter_config.json beside an input named adapter_model.safetensors), its
+// rewrite for the new ranks is written to adapter_config.json beside the output, after the weights;
+// both are refused before anything is written when they exist without options.force, and the rewrite
+// never replaces the input's own config (Error::same_file).
 ResizeReport resize_file(const std::filesystem::path& input, const std::filesystem::path& output,
                          const ResizeOptions& options);
 
 // Plans only: every module's spectrum, chosen rank and retention, and the exact output size,
-// without writing anything. Used by `--dry-run` and batch quality gates.
+// without writing anything. Used by `--dry-run` and batch quality gates. Reads folders and PEFT
+// configs as resize_file does.
 ResizeReport plan_file(const std::filesystem::path& input, const ResizeOptions& options);
 
 // The same on a whole safetensors file image in memory (e.g. a trainer's serialized state dict), with

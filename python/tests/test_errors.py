@@ -50,6 +50,9 @@ BAD_FILES = {
     "adapter_dtype_unsupported": lora(dtype="I32"),
     "adapter_invalid_alpha": lora(alpha=("F32", [2], bytes(8))),
     "not_an_adapter": one_tensor(U8),
+    # The early cloneofsimo/lora format: no loader of today reads it.
+    "adapter_format_unsupported": st.save({"unet:0:up": ("F32", [3, 2], bytes(24)),
+                                           "unet:0:down": ("F32", [2, 4], bytes(32))}),
 }
 
 # Codes Python cannot reach through an input or a request: io_read needs a file that shrinks while it is

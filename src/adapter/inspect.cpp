@@ -192,6 +192,12 @@ nlohmann::ordered_json range_json(const std::map<Key, std::size_t>& histogram, s
   return json;
 }
 
+// "no", "yes (lora_adapter_metadata)", "PATH", or both.
+std::string peft_config_text(const Inspection& inspection) {
+  if (inspection.peft_sidecar.empty()) return inspection.peft_config ? "yes (lora_adapter_metadata)" : "no";
+  return inspection.peft_sidecar + (inspection.peft_config ? "; lora_adapter_metadata" : "");
+}
+
 }  // namespace
 
 BaseModelGuess guess_base_model(const AdapterModel& model) {
@@ -242,8 +248,11 @@ Inspection inspect_model(const Header& header, const AdapterModel& model, std::s
   return result;
 }
 
-Inspection inspect_file(const Reader& reader) {
-  return inspect_model(reader.header(), read_adapter_model(reader), reader.path().string(), reader.file_size());
+Inspection inspect_file(const Reader& reader, const PeftSidecar* sidecar) {
+  Inspection inspection = inspect_model(reader.header(), read_adapter_model(reader, sidecar), reader.path().string(),
+                                        reader.file_size());
+  if (sidecar != nullptr) inspection.peft_sidecar = sidecar->path.string();
+  return inspection;
 }
 
 void print_inspection(std::ostream& out, const Inspection& inspection) {
@@ -266,7 +275,7 @@ void print_inspection(std::ostream& out, const Inspection& inspection) {
     dtypes += fmt::format("{}{} {} tensors {}", dtypes.empty() ? "" : "; ", dtype, use.tensors, format_bytes(use.bytes));
   }
   line("DTypes", dtypes.empty() ? "none" : dtypes);
-  line("PEFT config", inspection.peft_config ? "yes (lora_adapter_metadata)" : "no");
+  line("PEFT config", peft_config_text(inspection));
   line("Pass-through", fmt::format("{} tensor{}", inspection.passthrough.size(),
                                    inspection.passthrough.size() == 1 ? "" : "s"));
   for (const std::string& name : inspection.passthrough) line("", name);
@@ -292,6 +301,8 @@ std::string inspection_json(const Inspection& inspection) {
     json["dtypes"][dtype] = {{"tensors", use.tensors}, {"bytes", use.bytes}};
   }
   json["peft_config"] = inspection.peft_config;
+  json["peft_sidecar"] = inspection.peft_sidecar.empty() ? nlohmann::ordered_json()
+                                                         : nlohmann::ordered_json(inspection.peft_sidecar);
   json["passthrough"] = inspection.passthrough;
   return json.dump(2);
 }

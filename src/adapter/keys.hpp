@@ -37,6 +37,12 @@ std::string family_of(Grammar grammar, std::string_view stem);
 // Whether modules of this family carry alpha tensors by convention (kohya, comfyui, lycoris).
 bool family_carries_alpha(std::string_view family);
 
+// Throws Error(adapter_format_unsupported) naming `file` for adapter formats that no current loader
+// reads, so that they are refused by name instead of as "no module": the early cloneofsimo/lora format
+// (`unet:0:up`, `text_encoder:3:down`, ranks in `unet:0:rank` metadata), whose modules are numbered in
+// training order and cannot be matched to layers without the training code.
+void reject_unsupported_format(const Header& header, std::string_view file);
+
 // The suffixes a plain LoRA is written with when the input module is LyCORIS (kohya style).
 inline constexpr std::string_view kKohyaDownSuffix = ".lora_down.weight";
 inline constexpr std::string_view kKohyaUpSuffix = ".lora_up.weight";

@@ -448,31 +448,29 @@ Group* owner_of(GroupMap& groups, std::string_view stem) {
 }
 
 // diffusers' config applies to the PEFT modules that carry neither an alpha nor a scale tensor.
-std::optional<PeftConfig> apply_peft_config(const Header& header, std::vector<Module>& modules,
-                                            std::string_view file) {
+std::optional<PeftConfig> apply_peft_metadata(const Header& header, std::vector<Module>& modules,
+                                              std::string_view file) {
   const auto text = header.metadata.find(std::string(adapter_detail::kPeftMetadataKey));
   if (text == header.metadata.end()) return std::nullopt;
-  const adapter_detail::ParsedPeftConfig parsed = adapter_detail::parse_peft_config(text->second, file);
-  PeftConfig config{text->first, text->second, {}};
-  for (Module& module : modules) {
-    if (module.family != "peft" || module.alpha_source != AlphaSource::none) continue;
-    std::optional<adapter_detail::PeftModuleName> name = adapter_detail::peft_module_name(parsed, module.stem);
-    if (!name) continue;
-    const adapter_detail::PeftSettings& settings = parsed.components.at(name->component);
-    const double alpha = settings.alpha_for(name->name);
-    const double r = static_cast<double>(module.rank);
-    module.alpha_source = AlphaSource::peft_metadata;
-    module.alpha = alpha;
-    module.rslora = settings.use_rslora;
-    module.scale = settings.use_rslora ? alpha / std::sqrt(r) : alpha / r;
-    config.modules[module.stem] = PeftConfig::ModuleEntry{name->component, name->name, module.rank, alpha};
-  }
+  PeftConfig config = adapter_detail::apply_peft_config(text->second, adapter_detail::metadata_source(file), modules);
+  config.metadata_key = text->first;
+  return config;
+}
+
+std::optional<PeftConfig> apply_peft_sidecar(const PeftSidecar* sidecar, std::vector<Module>& modules) {
+  if (sidecar == nullptr) return std::nullopt;
+  const std::string config_file = sidecar->path.string();
+  PeftConfig config = adapter_detail::apply_peft_config(sidecar->json, adapter_detail::sidecar_source(config_file),
+                                                        modules);
+  config.sidecar = sidecar->path;
   return config;
 }
 
 }  // namespace
 
-AdapterModel build_adapter_model(const Header& header, std::string_view file, const ScalarReader& read_scalar) {
+AdapterModel build_adapter_model(const Header& header, std::string_view file, const ScalarReader& read_scalar,
+                                 const PeftSidecar* sidecar) {
+  adapter_detail::reject_unsupported_format(header, file);
   GroupMap groups;
   std::vector<std::pair<adapter_detail::ParsedKey, const TensorInfo*>> attachments;
   for (const TensorInfo& tensor : header.tensors) {
@@ -511,19 +509,23 @@ AdapterModel build_adapter_model(const Header& header, std::string_view file, co
   for (const TensorInfo& tensor : header.tensors) {
     if (claimed.count(&tensor) == 0) model.passthrough.push_back(&tensor);
   }
-  model.peft = apply_peft_config(header, model.modules, file);
+  model.peft = apply_peft_metadata(header, model.modules, file);
+  model.peft_sidecar = apply_peft_sidecar(sidecar, model.modules);
   adapter_detail::restore_flattened_kernels(model);
   return model;
 }
 
-AdapterModel read_adapter_model(const Reader& reader) {
-  return build_adapter_model(reader.header(), reader.path().string(), [&](const TensorInfo& info) {
-    const std::vector<double> values = reader.read_doubles(info);
-    if (values.size() != 1) {
-      throw Error(ErrorCode::adapter_invalid_alpha, "", info.name, "a scalar must hold one value");
-    }
-    return values[0];
-  });
+AdapterModel read_adapter_model(const Reader& reader, const PeftSidecar* sidecar) {
+  return build_adapter_model(
+      reader.header(), reader.path().string(),
+      [&](const TensorInfo& info) {
+        const std::vector<double> values = reader.read_doubles(info);
+        if (values.size() != 1) {
+          throw Error(ErrorCode::adapter_invalid_alpha, "", info.name, "a scalar must hold one value");
+        }
+        return values[0];
+      },
+      sidecar);
 }
 
 }  // namespace lorakit

@@ -1,5 +1,5 @@
-// PEFT adapter configs in `lora_adapter_metadata`: parsing (as diffusers hands them to PEFT's
-// LoraConfig) and rewriting them for new per-module ranks.
+// PEFT adapter configs (`lora_adapter_metadata`, adapter_config.json): parsing (as diffusers and PEFT
+// hand them to LoraConfig), resolving each module's scale, and rewriting them for new per-module ranks.
 #include "adapter/peft.hpp"
 
 #include <algorithm>
@@ -21,9 +21,9 @@ using Json = nlohmann::ordered_json;  // pattern order matters: PEFT takes the f
 
 constexpr std::string_view kBaseModelPrefix = "base_model.model.";
 
-[[noreturn]] void invalid(std::string_view file, std::string_view what) {
-  throw Error(ErrorCode::metadata_invalid, file, "",
-              fmt::format("metadata '{}': {}", kPeftMetadataKey, what));
+[[noreturn]] void invalid(const PeftSource& source, std::string_view what, std::string_view tensor = "") {
+  throw Error(ErrorCode::metadata_invalid, source.file, tensor,
+              source.label.empty() ? std::string(what) : fmt::format("{}: {}", source.label, what));
 }
 
 // Keys made of these characters are matched without std::regex: only '.' is special (any character).
@@ -40,51 +40,54 @@ bool simple_equal(std::string_view key, std::string_view text) {
 
 std::regex pattern_regex(std::string_view key) { return std::regex("(.*\\.)?(" + std::string(key) + ")"); }
 
-std::uint64_t rank_value(const Json& value, std::string_view file, std::string_view field) {
+std::uint64_t rank_value(const Json& value, const PeftSource& source, std::string_view field) {
   if (value.is_number_unsigned() && value.get<std::uint64_t>() > 0) return value.get<std::uint64_t>();
   if (value.is_number_float()) {
     const double v = value.get<double>();
     if (v >= 1.0 && v < 9.0e15 && v == std::floor(v)) return static_cast<std::uint64_t>(v);
   }
-  invalid(file, fmt::format("'{}' is not a positive integer: {}", field, value.dump()));
+  invalid(source, fmt::format("'{}' is not a positive integer: {}", field, value.dump()));
 }
 
-double alpha_value(const Json& value, std::string_view file, std::string_view field) {
-  if (!value.is_number()) invalid(file, fmt::format("'{}' is not a number: {}", field, value.dump()));
+double alpha_value(const Json& value, const PeftSource& source, std::string_view field) {
+  if (!value.is_number()) invalid(source, fmt::format("'{}' is not a number: {}", field, value.dump()));
   return value.get<double>();
 }
 
 template <typename T, typename Convert>
-std::vector<std::pair<std::string, T>> pattern_value(const Json& value, std::string_view file,
+std::vector<std::pair<std::string, T>> pattern_value(const Json& value, const PeftSource& source,
                                                      std::string_view field, Convert convert) {
   std::vector<std::pair<std::string, T>> entries;
   if (value.is_null()) return entries;
-  if (!value.is_object()) invalid(file, fmt::format("'{}' is not an object", field));
+  if (!value.is_object()) invalid(source, fmt::format("'{}' is not an object", field));
   for (const auto& [key, entry] : value.items()) {
     if (!is_simple_pattern(key)) {
       try {
         pattern_regex(key);
       } catch (const std::regex_error&) {
-        invalid(file, fmt::format("'{}' key '{}' is not a valid pattern", field, key));
+        invalid(source, fmt::format("'{}' key '{}' is not a valid pattern", field, key));
       }
     }
-    entries.emplace_back(key, convert(entry, file, fmt::format("{}[{}]", field, key)));
+    entries.emplace_back(key, convert(entry, source, fmt::format("{}[{}]", field, key)));
   }
   return entries;
 }
 
-void read_field(PeftSettings& settings, std::string_view field, const Json& value, std::string_view file) {
+void read_field(PeftSettings& settings, std::string_view field, const Json& value, const PeftSource& source) {
   if (field == "r") {
-    settings.r = rank_value(value, file, field);
+    settings.r = rank_value(value, source, field);
   } else if (field == "lora_alpha") {
-    settings.lora_alpha = alpha_value(value, file, field);
+    settings.lora_alpha = alpha_value(value, source, field);
   } else if (field == "use_rslora") {
-    if (!value.is_boolean()) invalid(file, "'use_rslora' is not a boolean");
+    if (!value.is_boolean()) invalid(source, "'use_rslora' is not a boolean");
     settings.use_rslora = value.get<bool>();
   } else if (field == "rank_pattern") {
-    settings.rank_pattern = pattern_value<std::uint64_t>(value, file, field, rank_value);
+    settings.rank_pattern = pattern_value<std::uint64_t>(value, source, field, rank_value);
   } else if (field == "alpha_pattern") {
-    settings.alpha_pattern = pattern_value<double>(value, file, field, alpha_value);
+    settings.alpha_pattern = pattern_value<double>(value, source, field, alpha_value);
+  } else if (field == "peft_type" && value != "LORA") {
+    // LoHa, LoKr, IA3, ... adapters of PEFT name their tensors and fields differently.
+    invalid(source, fmt::format("'peft_type' is {}: lorakit reads PEFT LoRA adapters only", value.dump()));
   }
 }
 
@@ -118,22 +121,30 @@ double PeftSettings::alpha_for(std::string_view module_name) const {
   return value ? *value : lora_alpha;
 }
 
-ParsedPeftConfig parse_peft_config(std::string_view json, std::string_view file) {
+PeftSource metadata_source(std::string_view file) {
+  static const std::string label = fmt::format("metadata '{}'", kPeftMetadataKey);
+  return PeftSource{file, label, true};
+}
+
+PeftSource sidecar_source(std::string_view config_file) { return PeftSource{config_file, "", false}; }
+
+ParsedPeftConfig parse_peft_config(std::string_view json, const PeftSource& source) {
   Json doc;
   try {
     doc = Json::parse(json);
   } catch (const Json::parse_error& e) {
-    invalid(file, fmt::format("not valid JSON ({})", e.what()));
+    invalid(source, fmt::format("not valid JSON ({})", e.what()));
   }
-  if (!doc.is_object()) invalid(file, "not a JSON object");
+  if (!doc.is_object()) invalid(source, "not a JSON object");
   ParsedPeftConfig config;
+  if (!source.component_prefixes) config.components[""];  // LoraConfig's defaults apply to every module
   for (const auto& [key, value] : doc.items()) {
     // diffusers prefixes each field with its component ("transformer.r"); field names have no '.'.
-    const std::size_t dot = key.find('.');
+    const std::size_t dot = source.component_prefixes ? key.find('.') : std::string::npos;
     const std::string component = dot == std::string::npos ? "" : key.substr(0, dot);
     const std::string_view field = dot == std::string::npos ? std::string_view(key)
                                                             : std::string_view(key).substr(dot + 1);
-    read_field(config.components[component], field, value, file);
+    read_field(config.components[component], field, value, source);
   }
   return config;
 }
@@ -149,6 +160,42 @@ std::optional<PeftModuleName> peft_module_name(const ParsedPeftConfig& config, s
   if (config.components.count("") == 0) return std::nullopt;
   if (stem.starts_with(kBaseModelPrefix)) stem.remove_prefix(kBaseModelPrefix.size());
   return PeftModuleName{"", std::string(stem)};
+}
+
+PeftConfig apply_peft_config(std::string json, const PeftSource& source, std::vector<Module>& modules) {
+  const ParsedPeftConfig parsed = parse_peft_config(json, source);
+  PeftConfig config;
+  config.json = std::move(json);
+  for (Module& module : modules) {
+    const bool scaled_by_peft = module.alpha_source == AlphaSource::peft_metadata;
+    if (module.family != "peft" || (module.alpha_source != AlphaSource::none && !scaled_by_peft)) continue;
+    const std::optional<PeftModuleName> name = peft_module_name(parsed, module.stem);
+    if (!name) continue;
+    const PeftSettings& settings = parsed.components.at(name->component);
+    const std::uint64_t rank = settings.rank_for(name->name);
+    const double alpha = settings.alpha_for(name->name);
+    if (rank != module.rank) {
+      invalid(source,
+              fmt::format("PEFT builds '{}' at rank {} from this config, but its tensors have rank {}: PEFT "
+                          "cannot load this adapter",
+                          name->name, rank, module.rank),
+              module.down_name);
+    }
+    const double r = static_cast<double>(rank);
+    const double scale = settings.use_rslora ? alpha / std::sqrt(r) : alpha / r;
+    if (scaled_by_peft && scale != module.scale) {
+      invalid(source,
+              fmt::format("gives '{}' the scale {} but the file's {} gives it {}: the two configs disagree",
+                          name->name, scale, kPeftMetadataKey, module.scale),
+              module.down_name);
+    }
+    module.alpha_source = AlphaSource::peft_metadata;
+    module.alpha = alpha;
+    module.rslora = settings.use_rslora;
+    module.scale = scale;
+    config.modules[module.stem] = PeftConfig::ModuleEntry{name->component, name->name, module.rank, alpha};
+  }
+  return config;
 }
 
 }  // namespace lorakit::adapter_detail
@@ -245,9 +292,15 @@ void rewrite_component(Json& doc, const std::string& component, const std::vecto
   doc[field_key(component, "alpha_pattern")] = std::move(alpha_pattern);
 }
 
+// How a config's keys are read: a sidecar holds one LoraConfig, metadata may prefix components.
+adapter_detail::PeftSource source_of(const PeftConfig& config) {
+  return config.sidecar.empty() ? adapter_detail::metadata_source("") : adapter_detail::sidecar_source("");
+}
+
 // The rewritten text must give every module exactly its new rank and alpha when PEFT reads it.
-void check_resolution(const std::string& text, const std::map<std::string, std::vector<Target>>& components) {
-  const adapter_detail::ParsedPeftConfig parsed = adapter_detail::parse_peft_config(text, "");
+void check_resolution(const std::string& text, const adapter_detail::PeftSource& source,
+                      const std::map<std::string, std::vector<Target>>& components) {
+  const adapter_detail::ParsedPeftConfig parsed = adapter_detail::parse_peft_config(text, source);
   for (const auto& [component, targets] : components) {
     const adapter_detail::PeftSettings& settings = parsed.components.at(component);
     for (const Target& t : targets) {
@@ -263,7 +316,8 @@ void check_resolution(const std::string& text, const std::map<std::string, std::
 std::string rewrite_peft_config(const PeftConfig& config, const std::map<std::string, std::uint64_t>& new_rank,
                                 const std::map<std::string, double>& new_alpha) {
   if (config.modules.empty()) return config.json;
-  const adapter_detail::ParsedPeftConfig current = adapter_detail::parse_peft_config(config.json, "");
+  const adapter_detail::PeftSource source = source_of(config);
+  const adapter_detail::ParsedPeftConfig current = adapter_detail::parse_peft_config(config.json, source);
   std::map<std::string, std::vector<Target>> components;
   for (const auto& [stem, entry] : config.modules) {
     const auto rank = new_rank.find(stem);
@@ -279,7 +333,7 @@ std::string rewrite_peft_config(const PeftConfig& config, const std::map<std::st
   }
   // Keep the original layout style: diffusers writes the config indented.
   std::string text = config.json.find('\n') != std::string::npos ? doc.dump(2) : doc.dump();
-  check_resolution(text, components);
+  check_resolution(text, source, components);
   return text;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-// The PEFT adapter config diffusers stores in `lora_adapter_metadata`: parsing it the way diffusers
-// and PEFT read it, and resolving a module's rank and alpha from it.
+// PEFT adapter configs — the one diffusers stores in `lora_adapter_metadata` and the adapter_config.json
+// beside a raw PEFT adapter: parsing them the way diffusers and PEFT read them, and resolving a
+// module's rank and alpha from them.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -8,6 +9,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "lorakit/adapter.hpp"
 
 namespace lorakit::adapter_detail {
 
@@ -30,8 +33,25 @@ struct ParsedPeftConfig {
   std::map<std::string, PeftSettings> components;  // "" holds the plain (unprefixed) fields
 };
 
-// Throws Error(metadata_invalid) naming `file` when the JSON or a field we use is malformed.
-ParsedPeftConfig parse_peft_config(std::string_view json, std::string_view file);
+// Where a config was read from: what errors name, and how its keys are read.
+struct PeftSource {
+  std::string_view file;     // the file errors name
+  std::string_view label;    // prefix of error messages ("metadata 'lora_adapter_metadata'"), or ""
+  bool component_prefixes;   // diffusers' "COMPONENT.field" keys (metadata); a sidecar holds one LoraConfig
+};
+PeftSource metadata_source(std::string_view file);
+PeftSource sidecar_source(std::string_view config_file);
+
+// Throws Error(metadata_invalid) naming the source when the JSON or a field we use is malformed, or
+// when it is the config of another PEFT method (`peft_type` other than "LORA").
+ParsedPeftConfig parse_peft_config(std::string_view json, const PeftSource& source);
+
+// Gives every PEFT-spelled module the config applies to its alpha and scale from the config (modules
+// with an alpha or scale tensor keep theirs) and lists it in the returned config. PEFT builds each
+// layer at the config's rank, so a module whose tensors have another rank is Error(metadata_invalid);
+// a module already scaled by another config (the file's metadata) must get the same rank and scale
+// from this one, or the two disagree (Error(metadata_invalid)).
+PeftConfig apply_peft_config(std::string json, const PeftSource& source, std::vector<Module>& modules);
 
 struct PeftModuleName {
   std::string component;

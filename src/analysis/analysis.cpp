@@ -230,15 +230,16 @@ std::vector<CurvePoint> curve(const Measured& measured, Objective objective) {
 
 }  // namespace
 
-Analysis analyze_file(const std::filesystem::path& input, unsigned threads) {
+Analysis analyze_file(const std::filesystem::path& input, unsigned threads, const PeftSidecar* sidecar) {
   const Reader reader(input);
-  const AdapterModel model = detail::load_modules(reader);
+  const AdapterModel model = detail::load_modules(reader, sidecar);
   ResizeOptions options;
   options.threads = threads;
   Measured measured{reader, model, detail::measure_modules(reader, model, options, {})};
 
   Analysis analysis;
   analysis.inspection = inspect_model(reader.header(), model, input.string(), reader.file_size());
+  if (sidecar != nullptr) analysis.inspection.peft_sidecar = sidecar->path.string();
   analysis.modules = module_rows(measured);
   analysis.heat_maps = heat_maps(analysis.modules);
   for (const ModuleAnalysis& row : analysis.modules) {

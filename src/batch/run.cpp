@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "batch/files.hpp"
+#include "lorakit/adapter.hpp"
 #include "lorakit/batch.hpp"
 #include "lorakit/error.hpp"
 
@@ -68,6 +69,15 @@ fs::path in_place_temp_path(const fs::path& input) {
 }
 
 fs::path backup_path(const fs::path& input) { return fs::path(input.string() + ".bak"); }
+
+// A PEFT folder's config is not an item of its own: it travels with its adapter_model.safetensors.
+std::string skip_message(const fs::path& input) {
+  std::error_code error;
+  if (input.filename() == kPeftConfigName && fs::is_regular_file(input.parent_path() / kPeftWeightsName, error)) {
+    return "the PEFT config of adapter_model.safetensors: rewritten beside that file's output";
+  }
+  return "not a .safetensors file";
+}
 
 // Removes a file on scope exit unless released (the in-place temporary result).
 class RemoveOnExit {
@@ -147,9 +157,10 @@ class FileJob {
       return finish(Status::failed, item_.problem);
     }
     if (!item_.is_safetensors) {
-      return finish(Status::skipped, "not a .safetensors file");
+      return finish(Status::skipped, skip_message(item_.input));
     }
     stop_point();
+    sidecar_ = peft_sidecar_path(item_.input);
     if (options_.scan.in_place) {
       run_in_place();
     } else {
@@ -175,16 +186,19 @@ class FileJob {
 
   void run_to_output() {
     const fs::path& output = item_.output;
-    bool overwrite = options_.force;
+    // resize_file writes a PEFT adapter's rewritten config here, after the weights.
+    const std::optional<fs::path> sidecar_output =
+        sidecar_ ? std::optional(output.parent_path() / kPeftConfigName) : std::nullopt;
     std::error_code error;
-    if (fs::exists(fs::symlink_status(output, error))) {
-      if (!options_.force && is_complete_safetensors(output)) {
-        result_.output = output.string();
-        result_.output_bytes = size_or_zero(output);
-        return finish(Status::exists, "the output exists (--force redoes it)");
-      }
-      overwrite = true;  // not a complete safetensors file: whatever is there was never finished
+    const bool weights_exist = fs::exists(fs::symlink_status(output, error));
+    const bool sidecar_exists = sidecar_output && fs::exists(fs::symlink_status(*sidecar_output, error));
+    if (weights_exist && !options_.force && is_complete_safetensors(output) && sidecar_exists == sidecar_.has_value()) {
+      result_.output = output.string();
+      result_.output_bytes = size_or_zero(output);
+      return finish(Status::exists, "the output exists (--force redoes it)");
     }
+    // Whatever is there without a complete result was left by a run that never finished.
+    const bool overwrite = options_.force || weights_exist || sidecar_exists;
     fs::create_directories(output.parent_path(), error);
     if (error) {
       throw Error(ErrorCode::io_write, output.parent_path().string(), "", "cannot create folder: " + error.message());
@@ -193,6 +207,7 @@ class FileJob {
     if (discarded_by_plan()) {
       if (options_.gates.on_discard == OnDiscard::copy) {
         copy_atomically(item_.input, output, overwrite);
+        if (sidecar_) copy_atomically(*sidecar_, *sidecar_output, overwrite);
         result_.output = output.string();
         result_.message += "; original copied";
       }
@@ -205,6 +220,10 @@ class FileJob {
   }
 
   void run_in_place() {
+    if (sidecar_) {
+      return finish(Status::failed, "a PEFT adapter: in place, its adapter_config.json would have to be replaced "
+                                    "too, which lorakit does not do; resize it with -o OUTDIR");
+    }
     const fs::path& input = item_.input;
     const fs::path backup = backup_path(input);
     std::error_code error;
@@ -239,6 +258,7 @@ class FileJob {
   const Options& options_;
   const Item& item_;
   ResizeOptions resize_;
+  std::optional<fs::path> sidecar_;  // the input's PEFT config (adapter_config.json beside it)
   FileResult result_;
 };
 

@@ -10,6 +10,7 @@
 #include <tuple>
 #include <utility>
 
+#include "lorakit/adapter.hpp"
 #include "lorakit/atomic_file.hpp"
 #include "lorakit/batch.hpp"
 #include "lorakit/error.hpp"
@@ -280,6 +281,8 @@ std::vector<fs::path> remove_leftover_temp_files(const std::vector<Item>& items)
     if (!item.output.empty()) {
       const fs::path folder = item.output.parent_path().empty() ? fs::path(".") : item.output.parent_path();
       names_by_folder[folder].insert(item.output.filename().string());
+      // The rewritten PEFT config that travels with a PEFT adapter's output (resize_file).
+      if (item.input.filename() == kPeftWeightsName) names_by_folder[folder].insert(std::string(kPeftConfigName));
     }
   }
   std::vector<fs::path> removed;

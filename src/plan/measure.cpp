@@ -24,8 +24,8 @@ std::vector<std::size_t> largest_first(const std::vector<Module>& modules, std::
   return indices;
 }
 
-AdapterModel load_modules(const Reader& reader) {
-  AdapterModel model = read_adapter_model(reader);
+AdapterModel load_modules(const Reader& reader, const PeftSidecar* sidecar) {
+  AdapterModel model = read_adapter_model(reader, sidecar);
   if (model.modules.empty()) {
     throw Error(ErrorCode::not_an_adapter, reader.path().string(), "",
                 fmt::format("no LoRA/LyCORIS module among its {} tensors", reader.header().tensors.size()));

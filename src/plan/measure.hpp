@@ -18,8 +18,9 @@ namespace lorakit::detail {
 // alone at the end of a pass.
 std::vector<std::size_t> largest_first(const std::vector<Module>& modules, std::vector<std::size_t> indices);
 
-// The file's adapter model; Error(not_an_adapter) when it holds no module.
-AdapterModel load_modules(const Reader& reader);
+// The file's adapter model (`sidecar`: the PEFT adapter_config.json that scales it); Error(not_an_adapter)
+// when it holds no module.
+AdapterModel load_modules(const Reader& reader, const PeftSidecar* sidecar = nullptr);
 
 // Measures every module but those `options` drop (read in parallel on options.threads, largest first;
 // `done` is called on the calling thread with the number measured). A measured module's outcome is still

@@ -10,6 +10,7 @@
 
 #include "lorakit/dtype.hpp"
 #include "lorakit/error.hpp"
+#include "plan/peft_sidecar.hpp"
 
 namespace lorakit::detail {
 namespace {
@@ -204,15 +205,9 @@ OutputMetadata output_metadata(const Header& header, const AdapterModel& model,
     out.metadata["ss_training_comment"] = training_comment(header.metadata, plans, options);
   }
   if (model.peft) {
-    std::map<std::string, std::uint64_t> ranks;
-    std::map<std::string, double> alphas;
-    for (const ModulePlan& plan : plans) {
-      // A dropped module keeps its entry: PEFT refuses rank 0, and tolerates a layer whose tensors are missing.
-      if (plan.report.outcome == ModuleOutcome::dropped) continue;
-      ranks[plan.module->stem] = plan.report.new_rank;
-      if (plan.report.new_alpha) alphas[plan.module->stem] = *plan.report.new_alpha;
-    }
-    out.metadata[model.peft->metadata_key] = rewrite_peft_config(*model.peft, ranks, alphas);
+    PeftTargets targets;
+    for (const ModulePlan& plan : plans) targets.add(plan.report);
+    out.metadata[model.peft->metadata_key] = targets.rewrite(*model.peft);
   }
   return out;
 }

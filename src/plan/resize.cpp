@@ -30,6 +30,7 @@
 #include "plan/output_plan.hpp"
 #include "plan/output_sink.hpp"
 #include "plan/parallel.hpp"
+#include "plan/peft_sidecar.hpp"
 #include "plan/target_plan.hpp"
 #include "plan/tensor_source.hpp"
 
@@ -143,8 +144,11 @@ struct Job {
   std::uint64_t progress_done = 0;
   std::uint64_t progress_total = 0;
 
-  Job(const std::filesystem::path& path, const ResizeOptions& opts, const InputImage& image)
-      : input(path), options(opts), reader(open_input(path, image)) {}
+  const PeftSidecar* sidecar;
+
+  Job(const std::filesystem::path& path, const ResizeOptions& opts, const InputImage& image,
+      const PeftSidecar* peft_sidecar)
+      : input(path), options(opts), reader(open_input(path, image)), sidecar(peft_sidecar) {}
 
   void progress(std::uint64_t done) const {
     if (options.progress) options.progress(done, progress_total);
@@ -154,7 +158,7 @@ struct Job {
   // factors early. Otherwise, and under a target (which needs every spectrum before it can choose any
   // rank), pass 1 only measures; a target's resized modules then get their singular vectors.
   void plan(bool writing) {
-    model = detail::load_modules(reader);
+    model = detail::load_modules(reader, sidecar);
     plans.resize(model.modules.size());
     emitted.emplace(plans.size(), writing ? kResizeEarlyFactorBudget : 0);
     const bool target = has_target(options);
@@ -290,24 +294,35 @@ struct Destination {
   bool writes() const { return file != nullptr || memory != nullptr; }
 };
 
-ResizeReport run(const std::filesystem::path& input, const InputImage& image, const Destination& to,
+ResizeReport run(const std::filesystem::path& input_arg, const InputImage& image, const Destination& to,
                  const ResizeOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
-  if (to.file != nullptr) check_paths(input, *to.file, options.force);
-  Job job(input, options, image);
+  const detail::ResizePaths paths = detail::resolve_resize_paths(input_arg, to.file, options);
+  const std::filesystem::path& input = paths.input;
+  const std::filesystem::path* output = paths.output ? &*paths.output : nullptr;
+  if (output != nullptr) {
+    check_paths(input, *output, options.force);
+    detail::check_sidecar_output(paths, options.force);
+  }
+  Job job(input, options, image, paths.sidecar ? &*paths.sidecar : nullptr);
   naming_file(input, [&] { job.plan(to.writes()); });
-  if (to.file != nullptr) {
+  if (output != nullptr) {
+    detail::prepare_output_folder(paths);
     naming_file(input, [&] {
-      detail::FileSink file(*to.file, options.force);
-      job.write(file, to.file->string());
+      detail::FileSink file(*output, options.force);
+      job.write(file, output->string());
     });
   }
   if (to.memory != nullptr) naming_file(input, [&] { job.write(*to.memory, input.string()); });
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   ResizeReport report = job.report(elapsed.count());
-  if (to.file != nullptr) report.output = to.file->string();
+  if (output != nullptr) report.output = output->string();
   if (to.memory != nullptr) report.output = "(in memory)";
+  if (paths.sidecar_output) {
+    detail::write_peft_sidecar(*job.model.peft_sidecar, report, *paths.sidecar_output, options.force);
+  }
+  detail::add_peft_notes(report, job.model, paths);
   return report;
 }
 

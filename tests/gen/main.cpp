@@ -65,8 +65,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--no-te", no_te, "omit text-encoder modules (sd15, sdxl)");
   app.add_flag("--no-metadata", no_metadata, "omit ss_* / format metadata");
-  app.add_option("--peft-metadata", peft_metadata, "peft: none, plain, prefixed lora_adapter_metadata")
+  app.add_option("--peft-metadata", peft_metadata,
+                 "peft: none, plain, prefixed lora_adapter_metadata, or sidecar (raw adapter + adapter_config.json)")
       ->capture_default_str();
+  app.add_flag("--rslora", spec.rslora, "peft config: use_rslora");
+  app.add_option("--rank-cycle", spec.rank_cycle, "linear module i gets rank RANKS[i % n]");
+  app.add_option("--alpha-cycle", spec.alpha_cycle, "linear module i gets alpha ALPHAS[i % n]");
   app.add_flag("--peft-infix", spec.peft_infix, "peft: base_model.model.<path>.lora_A.default.weight keys");
   app.add_flag("--passthrough", spec.passthrough, "add .diff_b, .bias and bundle_emb pass-through tensors");
   app.add_option("--dead-fraction", spec.dead_fraction, "probability of a near-dead module")
@@ -87,7 +91,10 @@ int main(int argc, char** argv) {
     const std::map<std::string, LokrMode> modes = {
         {"w2", LokrMode::w2_decomposed}, {"full", LokrMode::full}, {"both", LokrMode::both_decomposed}};
     const std::map<std::string, PeftMetadata> peft = {
-        {"none", PeftMetadata::none}, {"plain", PeftMetadata::plain}, {"prefixed", PeftMetadata::prefixed}};
+        {"none", PeftMetadata::none},
+        {"plain", PeftMetadata::plain},
+        {"prefixed", PeftMetadata::prefixed},
+        {"sidecar", PeftMetadata::sidecar}};
     if (modes.count(lokr_mode) == 0 || peft.count(peft_metadata) == 0) {
       throw lorakit::Error(lorakit::ErrorCode::invalid_argument,
                            "lorakit-gen: bad --lokr-mode or --peft-metadata");

@@ -4,6 +4,7 @@
 #include <Eigen/SVD>
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -16,6 +17,9 @@
 
 namespace lorakit::testsupport {
 namespace {
+
+// Object keys in file order: PEFT takes the first pattern key that matches.
+using Json = nlohmann::ordered_json;
 
 enum class R {
   down, up, mid, alpha, scale, dora,
@@ -83,11 +87,12 @@ class Evaluator {
       : reader_(path), file_(path.string()), options_(options) {
     const auto it = reader_.header().metadata.find("lora_adapter_metadata");
     if (it != reader_.header().metadata.end()) {
-      peft_ = nlohmann::json::parse(it->second, nullptr, false);
+      peft_ = Json::parse(it->second, nullptr, false);
       if (peft_.is_discarded() || !peft_.is_object()) {
         throw Error(ErrorCode::metadata_invalid, file_, "", "lora_adapter_metadata is not a JSON object");
       }
     }
+    if (!options.peft_config.empty()) read_sidecar(options.peft_config);
   }
 
   std::map<std::string, Tensors> group() const {
@@ -292,9 +297,23 @@ class Evaluator {
     resolve_scale(m, t, m.rank, !both_full);
   }
 
+  void read_sidecar(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    sidecar_ = Json::parse(in, nullptr, false);
+    if (sidecar_.is_discarded() || !sidecar_.is_object()) {
+      throw Error(ErrorCode::metadata_invalid, path.string(), "", "not a JSON object");
+    }
+    if (sidecar_.value("peft_type", "LORA") != "LORA") {
+      throw Error(ErrorCode::metadata_invalid, path.string(), "", "not a LoRA config");
+    }
+  }
+
   // `alpha_applies`: false for a LoKr whose factors are both full (loaders use scale 1).
   void resolve_scale(LoaderModule& m, const Tensors& t, std::uint64_t rank, bool alpha_applies) const {
-    if (const TensorInfo* s = maybe(t, R::scale)) {
+    if (!sidecar_.is_null()) {
+      m.scale = sidecar_scale(m, t);
+      m.scale_source = "peft_config";
+    } else if (const TensorInfo* s = maybe(t, R::scale)) {
       m.scale = scalar(*s);
       m.scale_source = "scale";
     } else if (const TensorInfo* a = maybe(t, R::alpha); a && alpha_applies) {
@@ -313,25 +332,14 @@ class Evaluator {
   // diffusers builds a LoraConfig from the metadata as-is: the rank it expects must be the file's.
   double peft_scale(const LoaderModule& m) const {
     const std::string component = m.stem.substr(0, m.stem.find('.'));
-    nlohmann::json cfg = nlohmann::json::object();
+    Json cfg = Json::object();
     const std::string prefix = component + ".";
     for (const auto& [key, value] : peft_.items()) {
       if (key.rfind(prefix, 0) == 0) cfg[key.substr(prefix.size())] = value;
     }
     if (cfg.empty()) cfg = peft_;
-    double r = cfg.value("r", 8.0);
-    double alpha = cfg.value("lora_alpha", 8.0);
-    const auto pattern_value = [&](const char* key, double& target) {
-      if (!cfg.contains(key) || !cfg[key].is_object()) return;
-      for (const auto& [pattern, value] : cfg[key].items()) {
-        if (std::regex_match(m.stem, pattern_regex(pattern))) {
-          target = value.get<double>();
-          return;
-        }
-      }
-    };
-    pattern_value("rank_pattern", r);
-    pattern_value("alpha_pattern", alpha);
+    const double r = pattern_value(cfg, "rank_pattern", m.stem).value_or(cfg.value("r", 8.0));
+    const double alpha = pattern_value(cfg, "alpha_pattern", m.stem).value_or(cfg.value("lora_alpha", 8.0));
     if (static_cast<double>(m.rank) != r) {
       throw Error(ErrorCode::adapter_shape_mismatch, file_, m.stem,
                   "rank " + std::to_string(m.rank) + " differs from lora_adapter_metadata r " +
@@ -339,6 +347,59 @@ class Evaluator {
     }
     const bool rslora = cfg.value("use_rslora", false);
     return rslora ? alpha / std::sqrt(r) : alpha / r;
+  }
+
+  // PeftModel.from_pretrained: LoraModel builds a layer for every targeted module of the base model at
+  // the config's rank, then loads `base_model.model.NAME.lora_A.weight`, which must fit that layer.
+  double sidecar_scale(const LoaderModule& m, const Tensors& t) const {
+    const std::string prefix = "base_model.model.";
+    if (m.kind != "lora" || m.stem.rfind(prefix, 0) != 0) {
+      throw Error(ErrorCode::adapter_incomplete, file_, m.stem,
+                  "PEFT's from_pretrained loads base_model.model.NAME.lora_A/lora_B pairs only");
+    }
+    const std::string name = m.stem.substr(prefix.size());
+    if (!targeted(name)) {
+      throw Error(ErrorCode::adapter_incomplete, file_, m.stem,
+                  "target_modules selects no layer of this name: PEFT would ignore its tensors");
+    }
+    const double r = pattern_value(sidecar_, "rank_pattern", name).value_or(sidecar_.value("r", 8.0));
+    const double alpha =
+        pattern_value(sidecar_, "alpha_pattern", name).value_or(sidecar_.value("lora_alpha", 8.0));
+    const TensorInfo& up = need(t, R::up, m.stem, "lora_B");
+    if (static_cast<double>(m.rank) != r || static_cast<double>(up.shape.at(1)) != r) {
+      throw Error(ErrorCode::adapter_shape_mismatch, file_, m.stem,
+                  "PEFT builds this layer at rank " + std::to_string(r) + " but the tensors have rank " +
+                      std::to_string(m.rank) + ": from_pretrained would fail");
+    }
+    return sidecar_.value("use_rslora", false) ? alpha / std::sqrt(r) : alpha / r;
+  }
+
+  // check_target_module_exists: a string is a regex for the whole name; a list holds names or
+  // '.'-preceded name suffixes; exclude_modules takes modules out the same way. Missing: PEFT picks
+  // targets by model type, which says nothing about this file.
+  bool targeted(const std::string& name) const {
+    const auto selects = [&](const Json& targets) {
+      if (targets.is_string()) return std::regex_match(name, std::regex(targets.get<std::string>()));
+      if (!targets.is_array()) return false;
+      return std::any_of(targets.begin(), targets.end(), [&](const Json& target) {
+        const std::string& t = target.get_ref<const std::string&>();
+        return name == t || (name.size() > t.size() && name.ends_with(t) && name[name.size() - t.size() - 1] == '.');
+      });
+    };
+    const auto field = [&](const char* key) { return sidecar_.contains(key) ? sidecar_[key] : Json(); };
+    const Json targets = field("target_modules");
+    if (selects(field("exclude_modules"))) return false;
+    return targets.is_null() || targets == "all-linear" || selects(targets);
+  }
+
+  // The value of the first key of config[pattern] (in file order) that matches `name`.
+  std::optional<double> pattern_value(const Json& config, const char* pattern,
+                                      const std::string& name) const {
+    if (!config.contains(pattern) || !config[pattern].is_object()) return std::nullopt;
+    for (const auto& [key, value] : config[pattern].items()) {
+      if (std::regex_match(name, pattern_regex(key))) return value.get<double>();
+    }
+    return std::nullopt;
   }
 
   // PEFT matches rank/alpha pattern keys as regular expressions anchored at a module-name boundary.
@@ -352,21 +413,44 @@ class Evaluator {
   Reader reader_;
   std::string file_;
   EvalOptions options_;
-  nlohmann::json peft_;
+  Json peft_;
+  Json sidecar_;
   mutable std::map<std::string, std::regex> regex_cache_;
 };
 
+bool has_factor(const Tensors& tensors) {
+  return std::any_of(tensors.begin(), tensors.end(), [](const auto& e) { return is_factor(e.first); });
+}
+
 }  // namespace
+
+struct LoaderFile::State {
+  Evaluator evaluator;
+  std::map<std::string, Tensors> modules;  // stems with factors
+};
+
+LoaderFile::LoaderFile(const std::filesystem::path& file, const EvalOptions& options)
+    : state_(new State{Evaluator(file, options), {}}) {
+  for (auto& [stem, tensors] : state_->evaluator.group()) {
+    if (has_factor(tensors)) state_->modules.emplace(stem, std::move(tensors));
+  }
+  for (const auto& entry : state_->modules) stems_.push_back(entry.first);
+}
+
+LoaderFile::~LoaderFile() = default;
+
+LoaderModule LoaderFile::module(const std::string& stem) const {
+  const auto found = state_->modules.find(stem);
+  if (found == state_->modules.end()) throw Error(ErrorCode::adapter_incomplete, "", stem, "no such module");
+  return state_->evaluator.evaluate(stem, found->second);
+}
 
 std::vector<LoaderModule> loader_modules(const std::filesystem::path& file, const EvalOptions& options,
                                          const std::function<bool(const std::string&)>& select) {
-  const Evaluator evaluator(file, options);
+  const LoaderFile loader(file, options);
   std::vector<LoaderModule> modules;
-  for (const auto& [stem, tensors] : evaluator.group()) {
-    const bool has_factor =
-        std::any_of(tensors.begin(), tensors.end(), [](const auto& e) { return is_factor(e.first); });
-    if (!has_factor || (select && !select(stem))) continue;
-    modules.push_back(evaluator.evaluate(stem, tensors));
+  for (const std::string& stem : loader.stems()) {
+    if (!select || select(stem)) modules.push_back(loader.module(stem));
   }
   return modules;
 }

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,13 @@ namespace lorakit::testsupport {
 struct EvalOptions {
   // alpha == 0: kohya and LyCORIS use scale 1; ComfyUI and stable-diffusion.cpp compute 0 (default).
   bool zero_alpha_is_rank = false;
+  // A raw PEFT adapter's adapter_config.json, read as PEFT's from_pretrained reads it: every module must
+  // be a `base_model.model.NAME.lora_A/B.weight` pair that target_modules (minus exclude_modules)
+  // selects, PEFT builds it at the rank of the first rank_pattern key with re.match(rf"(.*\.)?({key})$",
+  // NAME) (else r), and its tensors must have exactly that rank; scale = alpha / r (alpha / √r with
+  // use_rslora), alpha from alpha_pattern the same way (else lora_alpha). Anything else throws
+  // lorakit::Error naming the file and module. Alpha tensors and lora_adapter_metadata are then ignored.
+  std::filesystem::path peft_config;
 };
 
 struct LoaderModule {
@@ -35,7 +43,7 @@ struct LoaderModule {
   std::vector<std::uint64_t> weight_shape;  // {out, in[, kernel…]}; {out, in·k} when the kernel is flattened
   std::uint64_t rank = 0;                   // the r loaders divide alpha by (0 if none applies)
   double scale = 1.0;
-  std::string scale_source;  // alpha, scale, peft_metadata, none
+  std::string scale_source;  // alpha, scale, peft_metadata, peft_config, none
   bool dora = false;         // ΔW is then only the LoRA part (DoRA needs the base weight)
   Eigen::MatrixXd delta;     // scale · product: out × (in·kh·kw[·kt]), kernel axes after in
 };
@@ -45,6 +53,22 @@ struct LoaderModule {
 // file and tensor.
 std::vector<LoaderModule> loader_modules(const std::filesystem::path& file, const EvalOptions& options = {},
                                          const std::function<bool(const std::string&)>& select = {});
+// A file opened once, its modules computed one at a time (for files whose dense ΔWs do not all fit).
+class LoaderFile {
+ public:
+  explicit LoaderFile(const std::filesystem::path& file, const EvalOptions& options = {});
+  ~LoaderFile();
+  LoaderFile(const LoaderFile&) = delete;
+  LoaderFile& operator=(const LoaderFile&) = delete;
+
+  const std::vector<std::string>& stems() const { return stems_; }  // sorted, as loader_modules orders them
+  LoaderModule module(const std::string& stem) const;              // Error(adapter_incomplete) if absent
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  std::vector<std::string> stems_;
+};
 std::map<std::string, Eigen::MatrixXd> loader_deltas(const std::filesystem::path& file,
                                                      const EvalOptions& options = {});
 

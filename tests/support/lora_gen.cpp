@@ -104,6 +104,13 @@ Options resolve_options(const GenSpec& spec) {
   if (spec.peft_infix && spec.peft_metadata == PeftMetadata::prefixed) {
     invalid("peft infix files carry no component prefix");
   }
+  if (spec.peft_infix && spec.peft_metadata == PeftMetadata::sidecar) {
+    invalid("PEFT's save_pretrained strips the adapter name: a sidecar adapter has no infix");
+  }
+  if (spec.rslora && spec.peft_metadata == PeftMetadata::none) invalid("rslora needs a PEFT config");
+  if (std::find(spec.rank_cycle.begin(), spec.rank_cycle.end(), 0) != spec.rank_cycle.end()) {
+    invalid("ranks must be at least 1");
+  }
   return o;
 }
 
@@ -202,9 +209,10 @@ std::optional<Naming> module_naming(const Options& o, const GenSpec& spec, const
       if (!body) return std::nullopt;
       return Naming{"lycoris_" + underscored(m.path), ".lora_down.weight", ".lora_up.weight"};
     case Family::peft:
-      if (spec.peft_infix) {
+      if (spec.peft_infix || spec.peft_metadata == PeftMetadata::sidecar) {
         if (!body) return std::nullopt;
-        return Naming{"base_model.model." + m.path, ".lora_A.default.weight", ".lora_B.default.weight"};
+        const std::string infix = spec.peft_infix ? ".default" : "";
+        return Naming{"base_model.model." + m.path, ".lora_A" + infix + ".weight", ".lora_B" + infix + ".weight"};
       }
       return Naming{peft_component(arch, m.component) + "." + m.path, ".lora_A.weight", ".lora_B.weight"};
     case Family::comfy:
@@ -299,6 +307,7 @@ struct Plan {
   std::vector<PassTensor> passthrough;
   Metadata metadata;
   bool with_metadata = false;
+  std::string peft_sidecar;
 };
 
 std::uint64_t product(const Shape& s) {
@@ -360,6 +369,7 @@ class Planner {
     if (spec_.zero_module) plan.modules[1].info.zero = true;
     if (spec_.passthrough) add_passthrough(plan);
     plan.metadata = metadata(arch, plan);
+    if (spec_.peft_metadata == PeftMetadata::sidecar) plan.peft_sidecar = peft_config(arch, plan);
     plan.with_metadata = !plan.metadata.empty();
     return plan;
   }
@@ -373,16 +383,18 @@ class Planner {
 
   static bool is_kxk(const ArchModule& m) { return !m.kernel.empty() && product(m.kernel) > 1; }
 
-  std::size_t rank_for(const ArchModule& m) const {
-    return is_kxk(m) && spec_.conv_rank > 0 ? spec_.conv_rank : spec_.rank;
+  std::size_t rank_for(const ArchModule& m, std::size_t index) const {
+    if (is_kxk(m)) return spec_.conv_rank > 0 ? spec_.conv_rank : spec_.rank;
+    return spec_.rank_cycle.empty() ? spec_.rank : spec_.rank_cycle[index % spec_.rank_cycle.size()];
   }
 
-  double alpha_for(const ArchModule& m) const {
+  double alpha_for(const ArchModule& m, std::size_t index) const {
     if (is_kxk(m)) {
       if (spec_.conv_alpha) return *spec_.conv_alpha;
       if (spec_.alpha) return *spec_.alpha;
-      return static_cast<double>(rank_for(m)) / 2;
+      return static_cast<double>(rank_for(m, index)) / 2;
     }
+    if (!spec_.alpha_cycle.empty()) return spec_.alpha_cycle[index % spec_.alpha_cycle.size()];
     return spec_.alpha ? *spec_.alpha : static_cast<double>(spec_.rank) / 2;
   }
 
@@ -394,9 +406,9 @@ class Planner {
     pm.algo = o_.algo;
     pm.tucker = o_.tucker && is_kxk(m);
     pm.dtype = spec_.mixed_dtypes ? kMixed[index % kMixed.size()] : spec_.dtype;
-    pm.alpha = alpha_for(m);
+    pm.alpha = alpha_for(m, index);
     pm.seed = mix_seed(spec_.seed, index);
-    const std::size_t r = rank_for(m);
+    const std::size_t r = rank_for(m, index);
     const auto ur = static_cast<std::uint64_t>(r);
     const std::uint64_t in_flat = m.in * product(m.kernel);
     GenModule& info = pm.info;
@@ -405,7 +417,8 @@ class Planner {
     info.rank = r;
     info.dora = o_.dora;
     const bool peft_scaled = o_.family == Family::peft && spec_.peft_metadata != PeftMetadata::none;
-    const double alpha_scale = pm.alpha / static_cast<double>(r);
+    const double alpha_scale =
+        pm.alpha / (peft_scaled && spec_.rslora ? std::sqrt(static_cast<double>(r)) : static_cast<double>(r));
     const std::size_t k = m.kernel.size();
     std::vector<std::pair<Role, Shape>> t;
     switch (o_.algo) {
@@ -514,7 +527,11 @@ class Planner {
         md["format"] = "pt";
       }
     }
-    if (spec_.peft_metadata != PeftMetadata::none) md["lora_adapter_metadata"] = peft_config(arch, plan);
+    if (spec_.peft_metadata == PeftMetadata::sidecar) {
+      md = {{"format", "pt"}};
+    } else if (spec_.peft_metadata != PeftMetadata::none) {
+      md["lora_adapter_metadata"] = peft_config(arch, plan);
+    }
     return md;
   }
 
@@ -549,7 +566,8 @@ class Planner {
     const double alpha = spec_.alpha ? *spec_.alpha : static_cast<double>(spec_.rank) / 2;
     std::map<std::string, nlohmann::json> configs;  // component -> config
     for (const PlannedModule& pm : plan.modules) {
-      const std::string component = spec_.peft_infix ? "" : peft_component(arch, pm.shape.component);
+      const bool plain_names = spec_.peft_infix || spec_.peft_metadata == PeftMetadata::sidecar;
+      const std::string component = plain_names ? "" : peft_component(arch, pm.shape.component);
       nlohmann::json& cfg = configs[component];
       if (cfg.is_null()) {
         cfg = {{"r", spec_.rank},
@@ -557,7 +575,7 @@ class Planner {
                {"rank_pattern", nlohmann::json::object()},
                {"alpha_pattern", nlohmann::json::object()},
                {"target_modules", nlohmann::json::array()},
-               {"use_rslora", false},
+               {"use_rslora", spec_.rslora},
                {"use_dora", o_.dora},
                {"peft_type", "LORA"}};
       }
@@ -567,6 +585,7 @@ class Planner {
       auto& targets = cfg["target_modules"];
       if (std::find(targets.begin(), targets.end(), leaf) == targets.end()) targets.push_back(leaf);
     }
+    if (spec_.peft_metadata == PeftMetadata::sidecar) return sidecar_config(configs.begin()->second);
     if (spec_.peft_metadata == PeftMetadata::plain) {
       if (configs.size() != 1)
         invalid("plain PEFT metadata needs a single component (use prefixed or no te)");
@@ -577,6 +596,17 @@ class Planner {
       for (const auto& [key, value] : cfg.items()) packed[component + "." + key] = value;
     }
     return packed.dump();
+  }
+
+  // save_pretrained's adapter_config.json: the whole LoraConfig, keys sorted, indented by 2.
+  static std::string sidecar_config(nlohmann::json config) {
+    const nlohmann::json others = {
+        {"base_model_name_or_path", nullptr}, {"bias", "none"},           {"fan_in_fan_out", false},
+        {"inference_mode", true},             {"init_lora_weights", true}, {"layers_to_transform", nullptr},
+        {"lora_dropout", 0.05},               {"modules_to_save", nullptr}, {"task_type", nullptr},
+        {"exclude_modules", nullptr},         {"auto_mapping", {{"base_model_class", "LoraKitGen"}}}};
+    config.update(others);
+    return config.dump(2);
   }
 
   const GenSpec& spec_;
@@ -923,6 +953,7 @@ GenPlan public_plan(const Plan& plan) {
   }
   for (const PassTensor& p : plan.passthrough) out.tensors.push_back(p.spec);
   out.metadata = plan.metadata;
+  out.peft_sidecar = plan.peft_sidecar;
   return out;
 }
 
@@ -996,6 +1027,11 @@ GenResult write_lora(const GenSpec& spec, const std::filesystem::path& path, boo
     file.write(bytes);
   }
   file.commit();
+  if (!plan.peft_sidecar.empty()) {
+    AtomicFile sidecar(path.parent_path() / "adapter_config.json", overwrite);
+    sidecar.write(plan.peft_sidecar);
+    sidecar.commit();
+  }
   GenResult result;
   result.path = path;
   result.modules = plan.modules.size();

@@ -26,6 +26,10 @@ enum class PeftMetadata {
   none,      // no lora_adapter_metadata: loaders use scale 1
   plain,     // {"r": R, "lora_alpha": A, "rank_pattern": {...}, "alpha_pattern": {...}, ...}
   prefixed,  // diffusers pipeline style: {"transformer.r": R, "transformer.lora_alpha": A, ...}
+  // A raw PEFT adapter as save_pretrained writes it: base_model.model.<path>.lora_A.weight keys (no
+  // text encoder), metadata {"format": "pt"}, and the plain config, with the rest of PEFT's LoraConfig
+  // fields, in adapter_config.json beside the file.
+  sidecar,
 };
 
 struct GenSpec {
@@ -68,6 +72,11 @@ struct GenSpec {
   int lokr_factor = -1;  // LyCORIS `factor`: -1 = most balanced split of each dimension
   bool metadata = true;  // ss_* training metadata (kohya-like families) or "format": "pt"
   PeftMetadata peft_metadata = PeftMetadata::none;  // peft family only
+  bool rslora = false;  // peft config: use_rslora (loaders scale by alpha / √r)
+  // Linear module i (in module-list order) gets rank rank_cycle[i % n] and alpha alpha_cycle[i % n]
+  // instead of rank / alpha; a PEFT config lists those that differ in rank_pattern / alpha_pattern.
+  std::vector<std::size_t> rank_cycle;
+  std::vector<double> alpha_cycle;
   bool peft_infix = false;      // peft: base_model.model.<path>.lora_A.default.weight (no text encoder)
   bool passthrough = false;     // add <stem0>.diff_b, <stem1>.bias, bundle_emb.*.string_to_param.*
   double dead_fraction = 0.03;  // probability that a module is near-dead (σ₁ ≈ 1e-8)
@@ -99,7 +108,8 @@ struct GenResult {
   std::vector<GenModule> manifest;  // in module-list order
 };
 
-// Writes the file (AtomicFile: Error::output_exists when it exists and !overwrite).
+// Writes the file (AtomicFile: Error::output_exists when it exists and !overwrite), and with
+// PeftMetadata::sidecar adapter_config.json beside it.
 // Throws Error(invalid_argument) for an unknown arch/family/kind or an unsupported combination.
 GenResult write_lora(const GenSpec& spec, const std::filesystem::path& path, bool overwrite);
 
@@ -108,6 +118,7 @@ struct GenPlan {
   std::vector<TensorSpec> tensors;
   Metadata metadata;
   std::vector<GenModule> manifest;
+  std::string peft_sidecar;  // PeftMetadata::sidecar: the adapter_config.json text, else ""
 };
 GenPlan plan_lora(const GenSpec& spec);
 // The exact file size write_lora would produce.

@@ -1,12 +1,17 @@
 // PEFT / diffusers `lora_adapter_metadata`: scale from r / lora_alpha / patterns / rslora, and the
 // rewritten config checked with an independent resolver written after PEFT's get_pattern_key.
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <optional>
 #include <regex>
+#include <string_view>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "adapter_test_util.hpp"
+#include "scratch_folder.hpp"
 #include "lorakit/adapter.hpp"
 
 namespace lorakit {
@@ -282,8 +287,183 @@ TEST(PeftRewrite, FractionalAlphaAndIgnoredStems) {
 }
 
 TEST(PeftRewrite, NoModulesLeavesTheTextAlone) {
-  PeftConfig config{"lora_adapter_metadata", R"({"r": 4,  "lora_alpha": 4})", {}};
+  PeftConfig config{"lora_adapter_metadata", R"({"r": 4,  "lora_alpha": 4})", {}, {}};
   EXPECT_EQ(rewrite_peft_config(config, {{"x", 2}}, {{"x", 2.0}}), config.json);
+}
+
+// ---- adapter_config.json beside a raw PEFT adapter (sidecar) -------------------------------------
+
+PeftSidecar sidecar(const std::string& json) { return PeftSidecar{"folder/adapter_config.json", json}; }
+
+AdapterModel build_with(const Header& header, const PeftSidecar& config) {
+  return build_adapter_model(header, test::kTestFile, [](const TensorInfo&) { return 0.0; }, &config);
+}
+
+TEST(PeftSidecar, ScalesRawAdapterModulesByPeftRules) {
+  std::vector<Spec> specs;
+  add_lora(specs, "base_model.model.down_blocks.0.attn1.to_k", 8);
+  for (const char* name : {"down_blocks.0.attn2.to_q", "down_blocks.0.attn2.to_v", "up_blocks.1.attn1.to_q",
+                           "up_blocks.1.attn1.to_v"}) {
+    add_lora(specs, std::string("base_model.model.") + name, 4);
+  }
+  // Each pattern is searched on its own, first key in file order; keys are regexes matching the whole
+  // name or a '.'-preceded suffix.
+  const std::string config = R"({
+    "r": 4, "lora_alpha": 16, "target_modules": ["to_k", "to_q", "to_v"],
+    "rank_pattern": {"down_blocks.0.attn1.to_k": 8},
+    "alpha_pattern": {"attn2.to_q": 2, "up_blocks\\.[0-9]+\\.attn1\\.to_q": 6, "to_q": 99, "n1.to_v": 77,
+                      "attn1.to_v": 3}
+  })";
+  const AdapterModel model = build_with(make_header(specs, {{"format", "pt"}}), sidecar(config));
+  const auto scale_of = [&](const std::string& name) { return find_module(model, "base_model.model." + name)->scale; };
+  EXPECT_DOUBLE_EQ(scale_of("down_blocks.0.attn1.to_k"), 16.0 / 8.0);
+  EXPECT_DOUBLE_EQ(scale_of("down_blocks.0.attn2.to_q"), 2.0 / 4.0);
+  EXPECT_DOUBLE_EQ(scale_of("down_blocks.0.attn2.to_v"), 16.0 / 4.0);
+  EXPECT_DOUBLE_EQ(scale_of("up_blocks.1.attn1.to_q"), 6.0 / 4.0);
+  EXPECT_DOUBLE_EQ(scale_of("up_blocks.1.attn1.to_v"), 3.0 / 4.0);  // "n1.to_v" is no '.'-preceded suffix
+  EXPECT_FALSE(model.peft.has_value());
+  ASSERT_TRUE(model.peft_sidecar.has_value());
+  EXPECT_EQ(model.peft_sidecar->sidecar, "folder/adapter_config.json");
+  EXPECT_EQ(model.peft_sidecar->json, config);
+  const PeftConfig::ModuleEntry& entry = model.peft_sidecar->modules.at("base_model.model.up_blocks.1.attn1.to_q");
+  EXPECT_EQ(entry.component, "");
+  EXPECT_EQ(entry.name, "up_blocks.1.attn1.to_q");
+  EXPECT_EQ(entry.alpha, 6.0);
+  EXPECT_EQ(static_cast<int>(model.modules.at(0).alpha_source), static_cast<int>(AlphaSource::peft_metadata));
+}
+
+TEST(PeftSidecar, HoldsOneLoraConfigWithPeftDefaults) {
+  std::vector<Spec> specs;
+  add_lora(specs, "transformer.blocks.0.to_k", 8);  // not a component prefix in a sidecar
+  const AdapterModel defaults = build_with(make_header(specs), sidecar(R"({"transformer.r": 2})"));
+  EXPECT_DOUBLE_EQ(defaults.modules.at(0).scale, 1.0);  // LoraConfig's r = 8, lora_alpha = 8
+  EXPECT_EQ(defaults.peft_sidecar->modules.at("transformer.blocks.0.to_k").name, "transformer.blocks.0.to_k");
+  const AdapterModel rslora = build_with(make_header(specs), sidecar(R"({"r": 8, "lora_alpha": 32, "use_rslora": true})"));
+  EXPECT_DOUBLE_EQ(rslora.modules.at(0).scale, 32.0 / std::sqrt(8.0));
+  EXPECT_TRUE(rslora.modules.at(0).rslora);
+}
+
+TEST(PeftSidecar, RefusesWhatPeftCouldNotLoad) {
+  std::vector<Spec> specs;
+  add_lora(specs, "base_model.model.a.to_k", 4);
+  const Header header = make_header(specs);
+  // PEFT builds the layer at rank 8, then the rank-4 tensors do not fit it.
+  expect_error([&] { build_with(header, sidecar(R"({"r": 8})")); }, ErrorCode::metadata_invalid,
+               {"folder/adapter_config.json", "base_model.model.a.to_k.lora_A.weight", "rank 8", "rank 4"});
+  expect_error([&] { build_with(header, sidecar(R"({"r": 4, "peft_type": "LOHA"})")); }, ErrorCode::metadata_invalid,
+               {"folder/adapter_config.json", "peft_type", "LOHA"});
+  for (const char* bad : {R"({"r": 4,)", R"({"r": "4"})", R"({"rank_pattern": {"a(": 4}})"}) {
+    try {
+      build_with(header, sidecar(bad));
+      ADD_FAILURE() << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::metadata_invalid) << e.what();
+      EXPECT_TRUE(std::string_view(e.what()).starts_with("folder/adapter_config.json: ")) << e.what();
+      EXPECT_EQ(std::string_view(e.what()).find("lora_adapter_metadata"), std::string_view::npos) << e.what();
+    }
+  }
+}
+
+TEST(PeftSidecar, MustAgreeWithTheFilesMetadata) {
+  std::vector<Spec> specs;
+  add_lora(specs, "base_model.model.a.to_k", 4);
+  const Header header = make_header(specs, peft_metadata(R"({"r": 4, "lora_alpha": 8})"));
+  const AdapterModel agreeing = build_with(header, sidecar(R"({"r": 4, "lora_alpha": 8})"));
+  EXPECT_DOUBLE_EQ(agreeing.modules.at(0).scale, 2.0);
+  EXPECT_EQ(agreeing.peft->modules.size(), 1u);
+  EXPECT_EQ(agreeing.peft_sidecar->modules.size(), 1u);
+  expect_error([&] { build_with(header, sidecar(R"({"r": 4, "lora_alpha": 16})")); }, ErrorCode::metadata_invalid,
+               {"folder/adapter_config.json", "disagree"});
+}
+
+TEST(PeftSidecar, MetadataRankMustMatchTheTensorsToo) {
+  std::vector<Spec> specs;
+  add_lora(specs, "transformer.a.to_k", 4);
+  expect_error([&] { build(make_header(specs, peft_metadata(R"({"transformer.r": 16})"))); },
+               ErrorCode::metadata_invalid, {"test.safetensors", "lora_adapter_metadata", "rank 16", "rank 4"});
+}
+
+// PEFT's save_pretrained writes the whole LoraConfig: lorakit rewrites r / lora_alpha / the patterns
+// and leaves every other field as it was.
+TEST(PeftSidecar, RewriteResolvesNewRanksAndKeepsTheRest) {
+  const std::vector<std::string> names = {"down_blocks.0.attn1.to_k", "down_blocks.0.attn1.to_q",
+                                          "up_blocks.0.attn1.to_k", "x.up_blocks.0.attn1.to_k"};
+  std::vector<Spec> specs;
+  for (const std::string& name : names) add_lora(specs, "base_model.model." + name, 8);
+  const std::string config = R"({
+  "alpha_pattern": {"to_q": 4},
+  "auto_mapping": {"base_model_class": "UNet2DConditionModel"},
+  "bias": "none",
+  "exclude_modules": null,
+  "lora_alpha": 16,
+  "lora_dropout": 0.1,
+  "peft_type": "LORA",
+  "r": 8,
+  "rank_pattern": {},
+  "target_modules": ["to_k", "to_q"],
+  "use_rslora": true
+})";
+  const AdapterModel model = build_with(make_header(specs), sidecar(config));
+  std::map<std::string, std::uint64_t> rank;
+  std::map<std::string, double> alpha;
+  const std::vector<std::uint64_t> new_ranks = {2, 8, 3, 2};
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string stem = "base_model.model." + names[i];
+    rank[stem] = new_ranks[i];
+    alpha[stem] = find_module(model, stem)->scale * std::sqrt(static_cast<double>(new_ranks[i]));  // rsLoRA
+  }
+  const std::string rewritten = rewrite_peft_config(*model.peft_sidecar, rank, alpha);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    SCOPED_TRACE(names[i]);
+    const Resolved resolved = peft_resolve(rewritten, "", names[i]);
+    const std::string stem = "base_model.model." + names[i];
+    EXPECT_EQ(resolved.rank, rank.at(stem));
+    EXPECT_EQ(resolved.alpha, alpha.at(stem));
+    EXPECT_DOUBLE_EQ(resolved.alpha / std::sqrt(static_cast<double>(resolved.rank)), find_module(model, stem)->scale);
+  }
+  Json before = Json::parse(config);
+  Json after = Json::parse(rewritten);
+  for (const char* field : {"r", "lora_alpha", "rank_pattern", "alpha_pattern"}) {
+    before.erase(field);
+    after.erase(field);
+  }
+  EXPECT_EQ(after, before);  // target_modules, use_rslora, auto_mapping, ... untouched, in their order
+  EXPECT_NE(rewritten.find("\n  \"bias\""), std::string::npos);  // PEFT's indent of 2 kept
+}
+
+TEST(PeftFolder, TheSidecarBelongsToAdapterModelSafetensors) {
+  testutil::ScratchFolder dir;
+  std::ofstream(dir / "adapter_model.safetensors") << "weights";
+  std::ofstream(dir / "pytorch_lora_weights.safetensors") << "weights";
+  std::ofstream(dir / "adapter_config.json") << R"({"r": 4})";
+  std::ofstream(dir / "other.json") << R"({"r": 2})";
+  const std::optional<PeftSidecar> beside = find_peft_sidecar(dir / "adapter_model.safetensors", std::nullopt);
+  ASSERT_TRUE(beside.has_value());
+  EXPECT_EQ(beside->path, dir / "adapter_config.json");
+  EXPECT_EQ(beside->json, R"({"r": 4})");
+  EXPECT_FALSE(find_peft_sidecar(dir / "pytorch_lora_weights.safetensors", std::nullopt).has_value());
+  EXPECT_EQ(find_peft_sidecar(dir / "pytorch_lora_weights.safetensors", dir / "other.json")->json, R"({"r": 2})");
+  EXPECT_EQ(find_peft_sidecar(dir / "adapter_model.safetensors", dir / "other.json")->json, R"({"r": 2})");
+  expect_error([&] { find_peft_sidecar(dir / "adapter_model.safetensors", dir / "missing.json"); }, ErrorCode::io_open,
+               {"missing.json"});
+  EXPECT_EQ(adapter_weights_path(dir.path()), dir / "adapter_model.safetensors");
+  EXPECT_EQ(adapter_weights_path(dir / "other.json"), dir / "other.json");
+  std::filesystem::create_directory(dir / "empty");
+  expect_error([&] { adapter_weights_path(dir / "empty"); }, ErrorCode::io_open, {"empty", "adapter_model.safetensors"});
+}
+
+// ---- formats refused by name --------------------------------------------------------------------
+
+TEST(UnsupportedFormat, CloneofsimoKeysAreRefusedByName) {
+  const Header header = make_header({{"text_encoder:0:down", {4, 768}}, {"text_encoder:0:up", {768, 4}},
+                                     {"unet:12:down", {4, 320}}, {"unet:12:up", {320, 4}}},
+                                    {{"unet:12:rank", "4"}, {"unet", R"(["CrossAttention"])"}});
+  expect_error([&] { build(header); }, ErrorCode::adapter_format_unsupported,
+               {"test.safetensors", "cloneofsimo/lora", "4 tensors", "text_encoder:0:down", "metadata"});
+  // Colons alone do not make the format.
+  const Header other = make_header({{"a:b:up", {4, 8}}, {"x:1:upper", {4}}, {"m.lora_A.weight", {2, 8}},
+                                    {"m.lora_B.weight", {8, 2}}});
+  EXPECT_EQ(build(other).modules.size(), 1u);
 }
 
 }  // namespace

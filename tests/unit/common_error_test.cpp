@@ -57,6 +57,7 @@ TEST(Error, CodeNamesAreTheEnumIdentifiers) {
       {ErrorCode::adapter_dtype_unsupported, "adapter_dtype_unsupported"},
       {ErrorCode::adapter_invalid_alpha, "adapter_invalid_alpha"},
       {ErrorCode::not_an_adapter, "not_an_adapter"},
+      {ErrorCode::adapter_format_unsupported, "adapter_format_unsupported"},
       {ErrorCode::numeric_failure, "numeric_failure"},
       {ErrorCode::interrupted, "interrupted"},
       {ErrorCode::internal, "internal"},

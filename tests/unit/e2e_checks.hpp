@@ -21,11 +21,14 @@ namespace lorakit::e2e {
 // resized have an unchanged loader ΔW, dropped ones none; with `p`, chosen ranks follow the reference rule
 // on a dense SVD of ΔW (modules kept in their LyCORIS form excepted); the loader ΔW moves by √(1 − fro²)
 // of the report within `tolerance`; an all-zero module stays zero. Returns how many modules were resized.
+// The options say how the evaluator reads each file (a PEFT adapter's adapter_config.json, for one).
 inline std::size_t expect_deltas_match_report(const std::filesystem::path& input,
                                               const std::filesystem::path& output, const ResizeReport& report,
-                                              std::optional<double> p, double tolerance) {
-  const auto before = testsupport::loader_modules(input);
-  const auto after = testsupport::loader_deltas(output);
+                                              std::optional<double> p, double tolerance,
+                                              const testsupport::EvalOptions& input_options = {},
+                                              const testsupport::EvalOptions& output_options = {}) {
+  const auto before = testsupport::loader_modules(input, input_options);
+  const auto after = testsupport::loader_deltas(output, output_options);
   EXPECT_EQ(before.size(), report.modules.size());
   std::map<std::string, const ModuleReport*> by_stem;
   for (const ModuleReport& m : report.modules) by_stem[m.stem] = &m;

@@ -48,7 +48,7 @@ struct Case {
 std::string case_name(const ::testing::TestParamInfo<Case>& param_info) {
   const Case& c = param_info.param;
   std::string name = std::string(c.arch) + "_" + c.family + "_" + c.kind + (c.tucker ? "_tucker" : "") +
-                     (c.peft != PeftMetadata::none ? "_peftmeta" : "") + (c.to_lora ? "_tolora" : "") + (c.conv ? "_conv" : "") +
+                     (c.peft == PeftMetadata::sidecar ? "_sidecar" : c.peft != PeftMetadata::none ? "_peftmeta" : "") + (c.to_lora ? "_tolora" : "") + (c.conv ? "_conv" : "") +
                      (c.mixed_dtypes ? "_mixed" : "") + (c.peft_infix ? "_infix" : "");
   for (char& ch : name) {
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
@@ -75,6 +75,7 @@ std::vector<Case> conformance_cases() {
       Case{"flux", "lycoris", "lokr", "Flux"}, Case{"sd15", "lycoris", "lora", "SD1.5"},
       Case{"flux", "peft", "lora", "Flux", false, PeftMetadata::plain},
       Case{"sd15", "peft", "lora", "SD1.5", false, PeftMetadata::prefixed}, Case{"flux", "peft", "dora", "Flux"},
+      Case{"sd15", "peft", "lora", "SD1.5", false, PeftMetadata::sidecar},
       Case{"wan13b", "peft", "lora", "Wan"},
       Case{"flux", "peft", "lora", "Flux", false, PeftMetadata::plain, false, false, false, true}, Case{"zimage", "comfy", "lora", "Z-Image"},
       Case{"sdxl", "controllora", "lora", "SDXL"}, Case{"sd15", "legacy", "lora", "SD1.5"},
@@ -145,8 +146,12 @@ void expect_conv_modules_carry_their_kernel(const Case& c, const fs::path& outpu
 
 TEST_P(Conformance, LoaderDeltaMovesByReportedRetention) {
   const Case& c = GetParam();
-  const fs::path input = dir_ / "in.safetensors";
-  const fs::path output = dir_ / "out.safetensors";
+  // A raw PEFT adapter is a folder: its adapter_config.json beside the weights, read and rewritten.
+  const bool folder = c.peft == PeftMetadata::sidecar;
+  const fs::path input = folder ? dir_ / "in" / kPeftWeightsName : dir_ / "in.safetensors";
+  const fs::path output = folder ? dir_ / "out" / kPeftWeightsName : dir_ / "out.safetensors";
+  fs::create_directories(input.parent_path());
+  fs::create_directories(output.parent_path());
   testsupport::write_lora(spec_for(c, 16), input, true);
   ResizeOptions options;
   options.method = RankMethod::sv_fro;
@@ -154,7 +159,12 @@ TEST_P(Conformance, LoaderDeltaMovesByReportedRetention) {
   options.to_lora = c.to_lora;
   const ResizeReport report = resize_file(input, output, options);
 
-  EXPECT_GT(e2e::expect_deltas_match_report(input, output, report, 0.9, 3e-3), 0u);
+  testsupport::EvalOptions input_options, output_options;
+  if (folder) {
+    input_options.peft_config = input.parent_path() / kPeftConfigName;
+    output_options.peft_config = output.parent_path() / kPeftConfigName;
+  }
+  EXPECT_GT(e2e::expect_deltas_match_report(input, output, report, 0.9, 3e-3, input_options, output_options), 0u);
   ASSERT_FALSE(report.passthrough.empty());
   e2e::expect_passthrough_identical(input, output, report);
   if (c.conv) expect_conv_modules_carry_their_kernel(c, output, report);
@@ -210,6 +220,7 @@ std::string variant_list() {
     if (c.tucker) variants.push_back("Tucker cores");
     if (c.peft == PeftMetadata::plain) variants.push_back("alpha in `lora_adapter_metadata`");
     if (c.peft == PeftMetadata::prefixed) variants.push_back("alpha in component-prefixed `lora_adapter_metadata`");
+    if (c.peft == PeftMetadata::sidecar) variants.push_back("raw adapter folder, alpha in `adapter_config.json`");
     if (c.conv) variants.push_back("UNet conv layers");
     if (c.mixed_dtypes) variants.push_back("F16/BF16/F32 factors in one file");
     if (c.peft_infix) variants.push_back("`base_model.model.…lora_A.default.weight` keys");

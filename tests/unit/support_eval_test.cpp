@@ -4,6 +4,7 @@
 #include <Eigen/Core>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -271,6 +272,56 @@ TEST_F(EvalTest, IncompleteAndMismatchedModulesAreErrors) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::adapter_shape_mismatch);
     EXPECT_NE(std::string(e.what()).find("x.lora_up.weight"), std::string::npos);
+  }
+}
+
+// A raw PEFT adapter read with its adapter_config.json, as PeftModel.from_pretrained reads it.
+TEST_F(EvalTest, PeftSidecarGivesRankAndScale) {
+  const auto config = [&](const std::string& json) {
+    const std::filesystem::path path = scratch_ / ("config_" + std::to_string(counter_++) + ".json");
+    std::ofstream(path) << json;
+    EvalOptions options;
+    options.peft_config = path;
+    return options;
+  };
+  // a.to_k: rank 2 from rank_pattern (suffix key), alpha 3 from alpha_pattern; b.to_k: r 1, lora_alpha 4.
+  const auto path = write({t("base_model.model.a.to_k.lora_A.weight", {2, 2}, {1, 0, 0, 1}),
+                           t("base_model.model.a.to_k.lora_B.weight", {1, 2}, {1, 1}),
+                           t("base_model.model.b.to_k.lora_A.weight", {1, 2}, {1, 2}),
+                           t("base_model.model.b.to_k.lora_B.weight", {1, 1}, {2}),
+                           scalar_tensor("base_model.model.b.to_k.alpha", DType::F32, 100.0)});
+  const std::string fields = R"("r": 1, "lora_alpha": 4, "rank_pattern": {"a.to_k": 2}, "alpha_pattern": {"a.to_k": 3})";
+  const auto modules = loader_modules(path, config("{" + fields + R"(, "target_modules": ["to_k"]})"));
+  ASSERT_EQ(modules.size(), 2u);
+  EXPECT_EQ(modules[0].scale_source, "peft_config");
+  expect_matrix(modules[0].delta, m(1, 2, {1.5, 1.5}));  // 3 / 2 · [1 1]
+  expect_matrix(modules[1].delta, m(1, 2, {8, 16}));     // 4 / 1 · 2 · [1 2]; PEFT ignores the alpha tensor
+  const auto rslora = loader_modules(path, config("{" + fields + R"(, "use_rslora": true})"));
+  expect_matrix(rslora[0].delta, m(1, 2, {3 / std::sqrt(2.0), 3 / std::sqrt(2.0)}));
+
+  const auto expect_refused = [&](const std::string& json, ErrorCode code, const std::string& fragment) {
+    try {
+      loader_modules(path, config(json));
+      ADD_FAILURE() << json;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), code) << e.what();
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  // PEFT would build b.to_k at rank 2, or a.to_k at rank 1: the tensors do not fit.
+  expect_refused(R"({"r": 2, "rank_pattern": {"a.to_k": 2}})", ErrorCode::adapter_shape_mismatch, "b.to_k");
+  expect_refused(R"({"r": 1})", ErrorCode::adapter_shape_mismatch, "a.to_k");
+  // Not targeted (a '.'-preceded suffix is needed; exclude_modules wins): PEFT would ignore the tensors.
+  expect_refused("{" + fields + R"(, "target_modules": ["o_k"]})", ErrorCode::adapter_incomplete, "target_modules");
+  expect_refused("{" + fields + R"(, "target_modules": "b\\..*"})", ErrorCode::adapter_incomplete, "a.to_k");
+  expect_refused("{" + fields + R"(, "exclude_modules": ["b.to_k"]})", ErrorCode::adapter_incomplete, "b.to_k");
+  // Only base_model.model. keys are loaded.
+  const auto other = write({t("unet.a.lora_A.weight", {1, 2}, {1, 2}), t("unet.a.lora_B.weight", {1, 1}, {2})});
+  try {
+    loader_modules(other, config(R"({"r": 1})"));
+    ADD_FAILURE() << "expected adapter_incomplete";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::adapter_incomplete);
   }
 }
 

@@ -1,8 +1,10 @@
 // The LoRA generator: determinism, real module lists and sizes, spectra, and agreement with the
 // independent loader evaluator for every family and kind.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -284,6 +286,44 @@ TEST_F(Generator, ZeroModuleDtypesMetadataAndPassThrough) {
   EXPECT_EQ(deltas.size(), result.modules);
   EXPECT_EQ(deltas.at(result.manifest[1].stem).norm(), 0.0);
   EXPECT_GT(deltas.at(result.manifest[0].stem).norm(), 0.0);
+}
+
+// save_pretrained's layout: base_model.model.* keys, no lora_adapter_metadata, the LoraConfig beside the
+// file; cycled ranks and alphas land in rank_pattern / alpha_pattern, and the evaluator reading that
+// config gets the generator's scales.
+TEST_F(Generator, RawPeftAdapterWithItsConfigBesideIt) {
+  GenSpec spec = tiny("sd15", "peft");
+  spec.peft_metadata = PeftMetadata::sidecar;
+  spec.rslora = true;
+  spec.rank_cycle = {4, 2};
+  spec.alpha_cycle = {8, 3};
+  const auto path = temp_file("adapter_model");
+  const GenResult result = write_lora(spec, path, true);
+  const Reader reader(path);
+  EXPECT_EQ(reader.header().metadata, (Metadata{{"format", "pt"}}));
+  for (const TensorInfo& tensor : reader.header().tensors) {
+    EXPECT_TRUE(tensor.name.starts_with("base_model.model.") && tensor.name.find(".lora_") != std::string::npos &&
+                tensor.name.ends_with(".weight") && tensor.name.find("default") == std::string::npos)
+        << tensor.name;
+  }
+  const std::filesystem::path config = path.parent_path() / "adapter_config.json";
+  const nlohmann::json json = nlohmann::json::parse(std::ifstream(config));
+  EXPECT_EQ(json.at("r"), 4);
+  EXPECT_EQ(json.at("use_rslora"), true);
+  EXPECT_EQ(json.at("peft_type"), "LORA");
+  EXPECT_EQ(json.at("rank_pattern").size(), result.modules / 2);
+  EXPECT_EQ(json.at("alpha_pattern").size(), result.modules);  // lora_alpha is rank / 2, no module has it
+  EvalOptions options;
+  options.peft_config = config;
+  const auto modules = loader_modules(path, options);
+  ASSERT_EQ(modules.size(), result.manifest.size());
+  for (std::size_t i = 0; i < modules.size(); ++i) {
+    const auto want = std::find_if(result.manifest.begin(), result.manifest.end(),
+                                   [&](const GenModule& m) { return m.stem == modules[i].stem; });
+    ASSERT_NE(want, result.manifest.end());
+    EXPECT_DOUBLE_EQ(modules[i].scale, want->scale);
+    EXPECT_DOUBLE_EQ(want->scale * std::sqrt(static_cast<double>(want->rank)), want->rank == 4 ? 8.0 : 3.0);
+  }
 }
 
 struct Combo {

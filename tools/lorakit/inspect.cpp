@@ -1,9 +1,12 @@
 // `lorakit inspect FILE`: what a LoRA file holds and what it can become, without changing anything.
+#include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "commands.hpp"
+#include "lorakit/adapter.hpp"
 #include "lorakit/analysis.hpp"
 #include "lorakit/inspect.hpp"
 #include "lorakit/safetensors.hpp"
@@ -13,14 +16,18 @@ namespace {
 
 struct InspectOptions {
   std::string input;
+  std::optional<std::string> peft_config;
   bool json = false;
   bool header_only = false;
   unsigned threads = 0;
 };
 
 int run_inspect(const InspectOptions& options) {
+  const std::filesystem::path weights = adapter_weights_path(options.input);
+  const std::optional<PeftSidecar> sidecar = find_peft_sidecar(weights, options.peft_config);
+  const PeftSidecar* config = sidecar ? &*sidecar : nullptr;
   if (options.header_only) {
-    const Inspection inspection = inspect_file(Reader(options.input));
+    const Inspection inspection = inspect_file(Reader(weights), config);
     if (options.json) {
       std::cout << inspection_json(inspection) << '\n';
     } else {
@@ -28,7 +35,7 @@ int run_inspect(const InspectOptions& options) {
     }
     return kExitOk;
   }
-  const Analysis analysis = analyze_file(options.input, options.threads);
+  const Analysis analysis = analyze_file(weights, options.threads, config);
   if (options.json) {
     std::cout << analysis_json(analysis) << '\n';
   } else {
@@ -44,7 +51,10 @@ void setup_inspect(CLI::App& app, Action& action) {
   CLI::App* command = app.add_subcommand(
       "inspect", "Show what a LoRA file holds (families, base model, kinds, ranks, alphas, dtypes) and what it can "
                  "become: exact sizes and retention of presets and targets, ranks per block, dead weight");
-  command->add_option("file", options->input, "LoRA file (.safetensors)")->required();
+  command->add_option("file", options->input, "LoRA file (.safetensors), or a PEFT adapter folder")->required();
+  command->add_option("--peft-config", options->peft_config,
+                      "PEFT adapter_config.json that scales the file "
+                      "(default: the one beside adapter_model.safetensors)");
   command->add_flag("--json", options->json, "Machine-readable JSON output");
   command->add_flag("--header-only", options->header_only,
                     "Only what the header and alphas say (fast: no factor is read, no analysis)");

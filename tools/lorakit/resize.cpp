@@ -1,6 +1,7 @@
 // `lorakit resize IN -o OUT`: one file, one library call (lorakit::resize_file).
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
@@ -24,6 +25,7 @@ struct ResizeCommandOptions {
   bool dry_run = false;
   bool quiet = false;
   std::string json;
+  std::optional<std::string> peft_config;
 };
 
 void write_json(const std::string& path, const ResizeReport& report) {
@@ -35,6 +37,7 @@ void write_json(const std::string& path, const ResizeReport& report) {
 int run_resize(const ResizeCommandOptions& command) {
   ResizeOptions options = to_resize_options(command.flags);
   options.force = command.force;
+  if (command.peft_config) options.peft_config = *command.peft_config;
   if (command.input.empty()) throw Error(ErrorCode::invalid_argument, "no input file (IN or --model)");
   if (command.output.empty() && !command.dry_run) {
     throw Error(ErrorCode::invalid_argument, "no output file (-o OUT or --save_to), or use --dry-run");
@@ -56,8 +59,11 @@ int run_resize(const ResizeCommandOptions& command) {
 void setup_resize(CLI::App& app, Action& action) {
   auto command = std::make_shared<ResizeCommandOptions>();
   CLI::App* sub = app.add_subcommand("resize", "Resize one LoRA file: choose each module's rank from its exact spectrum");
-  sub->add_option("input,--model", command->input, "Input .safetensors LoRA");
-  sub->add_option("-o,--output,--save_to", command->output, "Output .safetensors file");
+  sub->add_option("input,--model", command->input, "Input .safetensors LoRA, or a PEFT adapter folder");
+  sub->add_option("-o,--output,--save_to", command->output, "Output .safetensors file (a folder for a folder input)");
+  sub->add_option("--peft-config", command->peft_config,
+                  "PEFT adapter_config.json that scales the input (default: the one beside adapter_model.safetensors); "
+                  "its rewrite goes beside the output");
   add_resize_flags(*sub, command->flags);
   sub->add_flag("-f,--force", command->force, "Replace an existing output");
   sub->add_flag("-v,--verbose", command->verbose, "One line per module");
