@@ -2,7 +2,8 @@
 # Installs the Debian packages lorakit builds with, skipping those already present.
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config libeigen3-dev nlohmann-json3-dev libcli11-dev
-          libfmt-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev python3 time gawk
+          libfmt-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-serial-dev
+          liblapacke-dev python3 time gawk
           qemu-user)  # qemu-user: the release binary's test runs it on emulated older CPUs
 missing=()
 for p in "${packages[@]}"; do
