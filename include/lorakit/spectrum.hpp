@@ -97,9 +97,12 @@ struct HadamardProduct {
 //    Only products of the factors are formed, never an inverse, so the factors' condition does not
 //    matter; a singular G_A (rank-deficient F_A) takes the next route.
 //  - otherwise ΔW·ΔWᵀ (or ΔWᵀ·ΔW) on the shorter side, from ΔW a block of columns at a time (dense_gram).
-// Each eigenvalue σ² is exact to ~N·ε·‖G_B‖‖G_A‖ (‖G_B‖‖G_A‖ ≈ σ₁² for LoHa factors, 1–2× in practice):
-// values σ ≤ √(max(m, n)·ε)·σ₁ (≈ 5e-7·σ₁ at 1280) are round-off and dropped; the rest agree with a
-// dense float64 SVD to ~1e-7·σ₁. The written directions U are orthonormal to ~ε·σ₁²/(σᵢσⱼ).
+// Each eigenvalue σ² is exact to ~max(m, n)·ε·‖G_B‖‖G_A‖ in absolute terms (ΔW's Gram: ·σ₁²; for LoHa
+// factors ‖G_B‖‖G_A‖ is 1–2·σ₁²): singular values agree with a dense float64 SVD to ~1e-14·σ₁ except near
+// the floor, and values σ² at or below the floor max(m, n)·ε·‖G_B‖_F‖G_A‖_F (or ·σ₁²) are round-off and
+// dropped — σ up to a few 1e-6·σ₁, whose squares are < 1e-10 of the energy. The written directions are
+// orthonormal to ~ε·σ₁²/(σᵢσⱼ) (hadamard_gram) or to round-off (dense_gram), so B·up_transform and
+// down_transform·A are an orthogonal projection of ΔW: the truncation error is the optimal one.
 FactoredSvd hadamard_svd(const HadamardProduct& product, const DirectionsWanted& wanted = {});
 
 // SVD of one Kronecker factor, explicit: W = U · diag(σ) · Vᵀ, ρ columns (numerical rank).

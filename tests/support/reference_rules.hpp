@@ -1,6 +1,6 @@
 #pragma once
-// The reference resizer's sv_fro rank rule (FORMATS.md §4), written again from the spec for tests:
-// applied to a dense spectrum, it is the independent check of lorakit's factor-space choice.
+// The reference resizer's dynamic rank rules (FORMATS.md §4), written again from the spec for tests:
+// applied to a dense spectrum, they are the independent check of lorakit's factor-space choice.
 #include <algorithm>
 #include <cstddef>
 
@@ -22,6 +22,34 @@ inline std::size_t reference_sv_fro_rank(const Eigen::VectorXd& s, double p, std
     }
   }
   const std::size_t clamped = std::max<std::size_t>(1, std::min(j + 1, n - 1));
+  return std::min(clamped + 1, cap);
+}
+
+// sv_cumulative p: j* = first j with Σ_{i≤j}σᵢ ≥ p·Σσ (n if none); k = clamp(j* + 1) + 1, capped.
+inline std::size_t reference_sv_cumulative_rank(const Eigen::VectorXd& s, double p, std::size_t cap) {
+  const auto n = static_cast<std::size_t>(s.size());
+  if (n == 0 || s(0) <= 1e-6) return 1;
+  const double total = s.sum();
+  double partial = 0.0;
+  std::size_t j = n;
+  for (std::size_t i = 0; i < n; ++i) {
+    partial += s(static_cast<Eigen::Index>(i));
+    if (partial >= p * total) {
+      j = i;
+      break;
+    }
+  }
+  const std::size_t clamped = std::max<std::size_t>(1, std::min(j + 1, n - 1));
+  return std::min(clamped + 1, cap);
+}
+
+// sv_ratio p: c = #{i : σᵢ > σ₁/p}; k = clamp(c) + 1, capped.
+inline std::size_t reference_sv_ratio_rank(const Eigen::VectorXd& s, double p, std::size_t cap) {
+  const auto n = static_cast<std::size_t>(s.size());
+  if (n == 0 || s(0) <= 1e-6) return 1;
+  std::size_t count = 0;
+  for (Eigen::Index i = 0; i < s.size(); ++i) count += s(i) > s(0) / p ? 1 : 0;
+  const std::size_t clamped = std::max<std::size_t>(1, std::min(count, n - 1));
   return std::min(clamped + 1, cap);
 }
 
