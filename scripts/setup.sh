@@ -2,10 +2,10 @@
 # Installs the Debian packages lorakit builds with, skipping those already present.
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config libeigen3-dev nlohmann-json3-dev libcli11-dev
-          libfmt-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-serial-dev
+          libfmt-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-pthread-dev
           liblapacke-dev libgfortran-12-dev python3 time gawk
           qemu-user)  # qemu-user: the release binary's test runs it on emulated older CPUs
-# libgfortran-12-dev: the Fortran runtime OpenBLAS's LAPACK needs, linked statically into the release binary
+# libgfortran-12-dev: the Fortran runtime of OpenBLAS's LAPACK, which lorakit links statically
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

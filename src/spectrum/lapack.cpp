@@ -1,5 +1,6 @@
 #include "spectrum/lapack.hpp"
 
+#include <algorithm>
 #include <mutex>
 #include <vector>
 
@@ -12,8 +13,7 @@
 namespace lorakit::detail {
 namespace {
 
-// A threaded OpenBLAS (if the system's alternative is one) would start its own threads inside every call
-// from every worker: one thread per call, since modules already run in parallel.
+// OpenBLAS's own threads off: each call runs on the calling worker, since modules already run in parallel.
 void single_threaded_blas() {
   static std::once_flag once;
   std::call_once(once, [] { openblas_set_num_threads(1); });
@@ -46,6 +46,18 @@ void congruence_in_place(Eigen::MatrixXd& A, const Eigen::MatrixXd& L) {
   single_threaded_blas();
   check(LAPACKE_dsygst(LAPACK_COL_MAJOR, 2, 'L', dim(A.rows()), A.data(), dim(A.rows()), L.data(), dim(L.rows())),
         "dsygst");
+}
+
+ThinSvd thin_svd(Eigen::MatrixXd A) {
+  single_threaded_blas();
+  const Eigen::Index rows = A.rows(), cols = A.cols(), p = std::min(rows, cols);
+  ThinSvd svd{Eigen::VectorXd(p), Eigen::MatrixXd(rows, p), Eigen::MatrixXd(p, cols)};
+  if (p == 0) return svd;
+  check(LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', dim(rows), dim(cols), A.data(), dim(rows), svd.sigma.data(),
+                       svd.U.data(), dim(rows), svd.V.data(), dim(p)),
+        "dgesdd");
+  svd.V.transposeInPlace();  // dgesdd returns Vᵀ
+  return svd;
 }
 
 TridiagonalEigen::TridiagonalEigen(Eigen::MatrixXd symmetric_lower) : reflectors_(std::move(symmetric_lower)) {

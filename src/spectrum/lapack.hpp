@@ -15,6 +15,14 @@ bool cholesky_in_place(Eigen::MatrixXd& G);
 // whose eigenvalues are those of A·L·Lᵀ, formed with products only (no inverse of L).
 void congruence_in_place(Eigen::MatrixXd& A, const Eigen::MatrixXd& L);
 
+// Thin SVD A = U·diag(σ)·Vᵀ (dgesdd, divide and conquer): σ descending, U rows × p, V cols × p,
+// p = min(rows, cols).
+struct ThinSvd {
+  Eigen::VectorXd sigma;
+  Eigen::MatrixXd U, V;
+};
+ThinSvd thin_svd(Eigen::MatrixXd A);
+
 // A symmetric matrix reduced once to tridiagonal form (dsytrd, Householder: backward stable), then all of
 // its eigenvalues (dsterf) and, on request, eigenvectors of the largest ones only (dstemr on the
 // tridiagonal, then the reflectors applied to those vectors alone: dormtr).

@@ -14,10 +14,14 @@
 
 #include "lorakit/error.hpp"
 #include "lorakit/spectrum.hpp"
+#include "spectrum_test_util.hpp"
 #include "reference_rules.hpp"
 
 namespace lorakit {
 namespace {
+
+using test::random_matrix;
+using test::random_orthonormal;
 
 // spectrum.hpp's claims: σ² exact to ~max(m, n)·ε·‖G_B‖‖G_A‖ (allowed here: 16·max(m, n)·ε·σ₁²), so leading
 // values (σ ≥ 1e-3·σ₁) to 1e-11·σ₁, and U, V orthonormal to ~ε·σ₁²/(σᵢσⱼ) (checked on those values).
@@ -26,18 +30,6 @@ constexpr double kLeading = 1e-3;
 constexpr double kSigmaAbsolute = 1e-11;  // of σ₁
 constexpr double kOrthonormal = 1e-9;
 constexpr double kProductRelative = 1e-9;  // of ‖ΔW‖_F
-
-MatrixRM random_matrix(Eigen::Index rows, Eigen::Index cols, std::mt19937_64& rng) {
-  std::normal_distribution<double> normal;
-  MatrixRM m(rows, cols);
-  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = normal(rng);
-  return m;
-}
-
-Eigen::MatrixXd random_orthonormal(Eigen::Index rows, Eigen::Index cols, std::mt19937_64& rng) {
-  const Eigen::HouseholderQR<Eigen::MatrixXd> qr(Eigen::MatrixXd(random_matrix(rows, cols, rng)));
-  return qr.householderQ() * Eigen::MatrixXd::Identity(rows, cols);
-}
 
 // A term B·A with singular values `s` (B = U·diag(s), A = Vᵀ): its condition is s₁/s_r.
 std::pair<MatrixRM, MatrixRM> term_with_spectrum(Eigen::Index m, Eigen::Index n, const Eigen::VectorXd& s,
