@@ -3,6 +3,12 @@
 // (MATH.md §1, §3–§5). All arithmetic in double, single-threaded per call (callers parallelise across
 // modules). Shape mismatches throw Error(adapter_shape_mismatch); non-finite factors throw
 // Error(numeric_failure). Messages carry no file/tensor names: callers add them.
+//
+// What every result gives its consumers (the planner's rank rules, a byte-budget allocator): the whole
+// spectrum, never a prefix. `sigma` holds every singular value above the route's round-off floor, so any
+// prefix σ₁…σ_L is there, Σσ² is the exact energy ‖ΔW‖²_F to round-off (the dropped values are below the
+// floor), and Σσ is there for sv_cumulative. Singular vectors are computed only for the directions the
+// caller asks for once it has seen σ (DirectionsWanted).
 #include <cstddef>
 #include <functional>
 #include <utility>
@@ -15,7 +21,7 @@ namespace lorakit {
 using MatrixRM = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // How factored_svd computed its result, cheapest first (see factored_svd).
-enum class SvdRoute { cholesky, gram, qr };
+enum class SvdRoute { cholesky, gram, qr, hadamard_gram, dense_gram };
 const char* svd_route_name(SvdRoute route);
 
 // SVD of B·A (B: m×R, A: R×n) as small transforms on the factors, for its first d ≤ ρ directions:
@@ -68,6 +74,36 @@ MatrixRM fold_tucker(const MatrixRM& mid_flat /* r_a × (r_b·K) */, std::size_t
 // kron(A1[:,j], A2[:,j]).
 MatrixRM face_split_up(const MatrixRM& B1, const MatrixRM& B2);
 MatrixRM face_split_down(const MatrixRM& A1, const MatrixRM& A2);
+
+// A LoHa's ΔW/scale = (B1·A1) ⊙ (B2·A2), B_t: m × r_t, A_t: r_t × n, kept as its four small factors.
+// hadamard_svd writes it as B·A with an identity on the shorter side — B = I_m and A = ΔW when m ≤ n,
+// else B = ΔW and A = I_n — and the products below apply that B and A, forming ΔW a block at a time.
+struct HadamardProduct {
+  MatrixRM B1, A1, B2, A2;
+  Eigen::Index rows() const { return B1.rows(); }
+  Eigen::Index cols() const { return A1.cols(); }
+  Eigen::Index inner() const { return B1.cols() * B2.cols(); }  // r1·r2: the face-splitting form's
+  bool identity_up() const { return rows() <= cols(); }
+  MatrixRM up_times(const Eigen::MatrixXd& up_transform) const;      // B · up_transform
+  MatrixRM times_down(const Eigen::MatrixXd& down_transform) const;  // down_transform · A
+  HadamardProduct transposed() const;                                // ΔWᵀ = (A1ᵀB1ᵀ) ⊙ (A2ᵀB2ᵀ)
+};
+
+// SVD of a LoHa in the identity form above (FactoredSvd's transforms are on that B and A: R = min(m, n)).
+// Singular values are the square roots of one symmetric eigenproblem, solved by LAPACK (Householder
+// tridiagonalisation, all eigenvalues, eigenvectors only for the d wanted directions):
+//  - r1·r2 < min(m, n): the face-splitting Grams G_B = F_BᵀF_B and G_A = F_A·F_Aᵀ (r1r2 × r1r2, MATH.md §4,
+//    from r1(r1+1)/2 × r2(r2+1)/2 products) and M = L_Aᵀ·G_B·L_A with G_A = L_A·L_Aᵀ (route hadamard_gram).
+//    Only products of the factors are formed, never an inverse, so the factors' condition does not
+//    matter; a singular G_A (rank-deficient F_A) takes the next route.
+//  - otherwise ΔW·ΔWᵀ (or ΔWᵀ·ΔW) on the shorter side, from ΔW a block of columns at a time (dense_gram).
+// Each eigenvalue σ² is exact to ~max(m, n)·ε·‖G_B‖‖G_A‖ in absolute terms (ΔW's Gram: ·σ₁²; for LoHa
+// factors ‖G_B‖‖G_A‖ is 1–2·σ₁²): singular values agree with a dense float64 SVD to ~1e-14·σ₁ except near
+// the floor, and values σ² at or below the floor max(m, n)·ε·‖G_B‖_F‖G_A‖_F (or ·σ₁²) are round-off and
+// dropped — σ up to a few 1e-6·σ₁, whose squares are < 1e-10 of the energy. The written directions are
+// orthonormal to ~ε·σ₁²/(σᵢσⱼ) (hadamard_gram) or to round-off (dense_gram), so B·up_transform and
+// down_transform·A are an orthogonal projection of ΔW: the truncation error is the optimal one.
+FactoredSvd hadamard_svd(const HadamardProduct& product, const DirectionsWanted& wanted = {});
 
 // SVD of one Kronecker factor, explicit: W = U · diag(σ) · Vᵀ, ρ columns (numerical rank).
 struct ExplicitSvd {

@@ -54,18 +54,14 @@ MatrixRM fold(const Reader& reader, const TensorInfo& core, const MatrixRM& down
 
 // One Hadamard term of a LoHa as a product: plain (w_a (out, r), w_b (r, n)) or Tucker
 // (w_a (r, out), t (r, r, K), w_b (r, in)): up = w_aᵀ, down = fold(t, w_b).
-ProductFactors loha_term(const Reader& reader, const Module& module, Role a, Role b, Role t, Side side,
+ProductFactors loha_term(const Reader& reader, const Module& module, Role a, Role b, Role t,
                          std::uint64_t& nonfinite) {
   ProductFactors term;
   const bool tucker = module.kind == ModuleKind::loha_tucker;
-  if (side != Side::down) {
-    MatrixRM w_a = read_rows(reader, required(module, a), nonfinite);
-    term.up = tucker ? MatrixRM(w_a.transpose()) : std::move(w_a);
-  }
-  if (side != Side::up) {
-    MatrixRM w_b = read_rows(reader, required(module, b), nonfinite);
-    term.down = tucker ? fold(reader, required(module, t), w_b, nonfinite) : std::move(w_b);
-  }
+  MatrixRM w_a = read_rows(reader, required(module, a), nonfinite);
+  term.up = tucker ? MatrixRM(w_a.transpose()) : std::move(w_a);
+  MatrixRM w_b = read_rows(reader, required(module, b), nonfinite);
+  term.down = tucker ? fold(reader, required(module, t), w_b, nonfinite) : std::move(w_b);
   return term;
 }
 
@@ -76,28 +72,12 @@ void check_inner(const Module& module, const ProductFactors& p) {
   }
 }
 
-
-// ΔW/scale of a LoHa formed densely, (B₁A₁) ⊙ (B₂A₂), as the product of itself and an identity on its
-// shorter side: inner dimension min(m, n) instead of r₁·r₂. The identity side alone reads nothing.
-ProductFactors dense_loha(const Reader& reader, const Module& module, std::uint64_t& nonfinite, Side side) {
-  const auto m = static_cast<Eigen::Index>(module.out_features());
-  const auto n = static_cast<Eigen::Index>(module.in_flat());
-  const bool identity_up = m <= n;
-  ProductFactors result;
-  if (identity_up && side != Side::down) result.up = MatrixRM::Identity(m, m);
-  if (!identity_up && side != Side::up) result.down = MatrixRM::Identity(n, n);
-  if (side == (identity_up ? Side::up : Side::down)) return result;
-
-  const ProductFactors first =
-      loha_term(reader, module, Role::hada_w1_a, Role::hada_w1_b, Role::hada_t1, Side::both, nonfinite);
-  const ProductFactors second =
-      loha_term(reader, module, Role::hada_w2_a, Role::hada_w2_b, Role::hada_t2, Side::both, nonfinite);
+HadamardProduct load_hadamard(const Reader& reader, const Module& module, std::uint64_t& nonfinite) {
+  ProductFactors first = loha_term(reader, module, Role::hada_w1_a, Role::hada_w1_b, Role::hada_t1, nonfinite);
+  ProductFactors second = loha_term(reader, module, Role::hada_w2_a, Role::hada_w2_b, Role::hada_t2, nonfinite);
   check_inner(module, first);
   check_inner(module, second);
-  MatrixRM delta = first.up * first.down;
-  delta.array() *= (second.up * second.down).array();
-  (identity_up ? result.down : result.up) = std::move(delta);
-  return result;
+  return {std::move(first.up), std::move(first.down), std::move(second.up), std::move(second.down)};
 }
 
 }  // namespace
@@ -145,25 +125,29 @@ ProductFactors load_product(const Reader& reader, const Module& module, std::uin
       }
       break;
     case ModuleKind::loha:
-    case ModuleKind::loha_tucker: {
-      if (loha_is_dense(module)) return dense_loha(reader, module, nonfinite, side);
-      const ProductFactors first =
-          loha_term(reader, module, Role::hada_w1_a, Role::hada_w1_b, Role::hada_t1, side, nonfinite);
-      const ProductFactors second =
-          loha_term(reader, module, Role::hada_w2_a, Role::hada_w2_b, Role::hada_t2, side, nonfinite);
-      if (side == Side::both) {
-        check_inner(module, first);
-        check_inner(module, second);
-      }
-      if (up) result.up = face_split_up(first.up, second.up);
-      if (down) result.down = face_split_down(first.down, second.down);
-      break;
-    }
+    case ModuleKind::loha_tucker:
+      result.hadamard = load_hadamard(reader, module, nonfinite);
+      return result;
     case ModuleKind::lokr:
       throw Error(ErrorCode::internal, "", module.stem, "LoKr is not a plain product");
   }
   if (side == Side::both) check_inner(module, result);
   return result;
+}
+
+FactoredSvd product_svd(const ProductFactors& factors, const DirectionsWanted& wanted) {
+  if (factors.hadamard) return hadamard_svd(*factors.hadamard, wanted);
+  return factored_svd(factors.up, factors.down, wanted);
+}
+
+MatrixRM up_times(const ProductFactors& factors, const Eigen::MatrixXd& up_transform) {
+  if (factors.hadamard) return factors.hadamard->up_times(up_transform);
+  return factors.up * up_transform;
+}
+
+MatrixRM times_down(const Eigen::MatrixXd& down_transform, const ProductFactors& factors) {
+  if (factors.hadamard) return factors.hadamard->times_down(down_transform);
+  return down_transform * factors.down;
 }
 
 KronFactors load_kron(const Reader& reader, const Module& module, std::uint64_t& nonfinite) {

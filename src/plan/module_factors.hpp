@@ -29,6 +29,7 @@ MatrixRM read_matrix(const Reader& reader, const TensorInfo& info, std::uint64_t
 struct ProductFactors {
   MatrixRM up;    // m × R
   MatrixRM down;  // R × n
+  std::optional<HadamardProduct> hadamard;  // a LoHa: its two terms (up and down stay empty)
 };
 
 enum class Side { both, up, down };
@@ -45,17 +46,24 @@ StoredProduct read_stored_product(const Reader& reader, const Module& module, Si
 struct LoadedFactors {
   StoredProduct stored;
   ProductFactors decoded;
-  bool empty() const { return stored.up.empty() && decoded.up.size() == 0; }
+  bool empty() const { return stored.up.empty() && decoded.up.size() == 0 && !decoded.hadamard; }
 };
 
 // Whether a LoHa's face-splitting form is at least as wide as ΔW itself (r₁·r₂ ≥ min(m, n), MATH.md §4):
-// then ΔW is formed densely, and factored as ΔW·I or I·ΔW.
+// then its spectrum comes from the Gram of ΔW itself (hadamard_svd's dense_gram route).
 bool loha_is_dense(const Module& module);
 
-// B and A of ΔW/scale for lora, lora_tucker, loha, loha_tucker modules; with Side::up or Side::down
-// only that factor is built (the other is left empty) and, but for a dense LoHa, only it is read.
+// ΔW/scale for lora, lora_tucker, loha, loha_tucker modules: B and A, or a LoHa's terms (Tucker cores
+// folded). With Side::up or Side::down only that factor of a non-LoHa is built (the other is left empty)
+// and read; a LoHa's terms are small and always read whole.
 ProductFactors load_product(const Reader& reader, const Module& module, std::uint64_t& nonfinite,
                             Side side = Side::both);
+
+// The SVD of such a product: hadamard_svd for a LoHa, factored_svd otherwise.
+FactoredSvd product_svd(const ProductFactors& factors, const DirectionsWanted& wanted);
+// B·up_transform and down_transform·A for the B·A that product_svd's transforms apply to.
+MatrixRM up_times(const ProductFactors& factors, const Eigen::MatrixXd& up_transform);
+MatrixRM times_down(const Eigen::MatrixXd& down_transform, const ProductFactors& factors);
 
 // One Kronecker factor: a full matrix, or a product up·down.
 struct KronFactor {

@@ -193,7 +193,7 @@ ModulePlan plan_module(const Reader& reader, const Module& module, const ResizeO
   } else {
     ProductFactors factors = load_product(reader, module, nonfinite);
     if (nonfinite == 0) {
-      plan.product = factored_svd(factors.up, factors.down, directions);
+      plan.product = product_svd(factors, directions);
       if (loaded != nullptr) loaded->decoded = std::move(factors);
     }
   }
@@ -233,8 +233,8 @@ RowMatrix<Scalar> rotated_factor(const Reader& reader, const ModulePlan& plan, b
   std::uint64_t nonfinite = 0;
   const ProductFactors read = loaded != nullptr ? ProductFactors{} : load_product(reader, module, nonfinite, side);
   const ProductFactors& factors = loaded != nullptr ? loaded->decoded : read;
-  if (up) return MatrixRM(factors.up * svd.up_transform).cast<Scalar>();
-  return MatrixRM(svd.down_transform * factors.down).cast<Scalar>();
+  if (up) return up_times(factors, svd.up_transform).cast<Scalar>();
+  return times_down(svd.down_transform, factors).cast<Scalar>();
 }
 
 template <typename Scalar>

@@ -317,6 +317,8 @@ const char* svd_route_name(SvdRoute route) {
     case SvdRoute::cholesky: return "Cholesky";
     case SvdRoute::gram: return "Gram";
     case SvdRoute::qr: return "QR";
+    case SvdRoute::hadamard_gram: return "Hadamard Gram";
+    case SvdRoute::dense_gram: return "dense Gram";
   }
   return "?";
 }

@@ -4,24 +4,23 @@
 #include <limits>
 #include <numeric>
 
-#include <Eigen/SVD>
-
 #include "lorakit/error.hpp"
 #include "lorakit/spectrum.hpp"
+#include "spectrum/lapack.hpp"
 
 namespace lorakit {
 
 ExplicitSvd explicit_svd(const MatrixRM& W) {
   if (!W.allFinite()) throw Error(ErrorCode::numeric_failure, "dense SVD: the factor contains NaN or Inf");
   if (W.size() == 0) return {Eigen::VectorXd(0), MatrixRM(W.rows(), 0), MatrixRM(W.cols(), 0)};
-  Eigen::BDCSVD<Eigen::MatrixXd> svd(W, Eigen::ComputeThinU | Eigen::ComputeThinV);
-  const Eigen::VectorXd& sigma = svd.singularValues();
+  const detail::ThinSvd svd = detail::thin_svd(W);
+  const Eigen::VectorXd& sigma = svd.sigma;
   // Values at or below max(rows, cols)·ε·σ₁ are round-off of a rank-deficient W (LAPACK/NumPy rank rule).
   const double tolerance = static_cast<double>(std::max(W.rows(), W.cols())) *
                            std::numeric_limits<double>::epsilon() * sigma(0);
   Eigen::Index rank = 0;
   while (rank < sigma.size() && sigma(rank) > tolerance) ++rank;
-  return {sigma.head(rank), svd.matrixU().leftCols(rank), svd.matrixV().leftCols(rank)};
+  return {sigma.head(rank), svd.U.leftCols(rank), svd.V.leftCols(rank)};
 }
 
 ExplicitSvd explicit_svd(const MatrixRM& B, const MatrixRM& A) {

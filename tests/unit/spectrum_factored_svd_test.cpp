@@ -20,9 +20,13 @@
 
 #include "lorakit/error.hpp"
 #include "lorakit/spectrum.hpp"
+#include "spectrum_test_util.hpp"
 
 namespace lorakit {
 namespace {
+
+using test::random_matrix;
+using test::random_orthonormal;
 
 using LongMatrix = Eigen::Matrix<long double, Eigen::Dynamic, Eigen::Dynamic>;
 
@@ -30,19 +34,6 @@ constexpr double kSigmaRelative = 1e-6;
 constexpr double kSigmaFloor = 1e-8;  // of σ₁
 constexpr double kProductRelative = 1e-9;
 constexpr double kOrthonormal = 1e-7;
-
-MatrixRM random_matrix(Eigen::Index rows, Eigen::Index cols, std::mt19937_64& rng) {
-  std::normal_distribution<double> normal;
-  MatrixRM m(rows, cols);
-  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = normal(rng);
-  return m;
-}
-
-Eigen::MatrixXd random_orthonormal(Eigen::Index rows, Eigen::Index cols, std::mt19937_64& rng) {
-  const Eigen::MatrixXd gaussian = random_matrix(rows, cols, rng);
-  const Eigen::HouseholderQR<Eigen::MatrixXd> qr(gaussian);
-  return qr.householderQ() * Eigen::MatrixXd::Identity(rows, cols);
-}
 
 struct DenseReference {
   Eigen::VectorXd sigma;

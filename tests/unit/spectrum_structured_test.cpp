@@ -10,18 +10,14 @@
 
 #include "lorakit/error.hpp"
 #include "lorakit/spectrum.hpp"
+#include "spectrum_test_util.hpp"
 
 namespace lorakit {
 namespace {
 
-constexpr double kRelative = 1e-12;  // exact rearrangements and well-conditioned SVDs (a few ε·dims)
+using test::random_matrix;
 
-MatrixRM random_matrix(Eigen::Index rows, Eigen::Index cols, std::mt19937_64& rng) {
-  std::normal_distribution<double> normal;
-  MatrixRM m(rows, cols);
-  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = normal(rng);
-  return m;
-}
+constexpr double kRelative = 1e-12;  // exact rearrangements and well-conditioned SVDs (a few ε·dims)
 
 double relative_difference(const Eigen::MatrixXd& x, const Eigen::MatrixXd& reference) {
   return (x - reference).norm() / reference.norm();
