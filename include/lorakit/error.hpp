@@ -40,6 +40,8 @@ enum class ErrorCode {
   not_an_adapter,         // file holds no adapter module at all
   // Numerics.
   numeric_failure,        // decomposition did not converge / non-finite factors where they matter
+  // Jobs.
+  interrupted,            // stopped by SIGINT/SIGTERM (lorakit/interrupt.hpp); nothing was written
   internal,
 };
 

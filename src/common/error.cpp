@@ -36,6 +36,7 @@ std::string_view error_code_name(ErrorCode code) {
     LORAKIT_ERROR_CODE_NAME(adapter_invalid_alpha)
     LORAKIT_ERROR_CODE_NAME(not_an_adapter)
     LORAKIT_ERROR_CODE_NAME(numeric_failure)
+    LORAKIT_ERROR_CODE_NAME(interrupted)
     LORAKIT_ERROR_CODE_NAME(internal)
 #undef LORAKIT_ERROR_CODE_NAME
   }

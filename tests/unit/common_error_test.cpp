@@ -57,6 +57,7 @@ TEST(Error, CodeNamesAreTheEnumIdentifiers) {
       {ErrorCode::adapter_invalid_alpha, "adapter_invalid_alpha"},
       {ErrorCode::not_an_adapter, "not_an_adapter"},
       {ErrorCode::numeric_failure, "numeric_failure"},
+      {ErrorCode::interrupted, "interrupted"},
       {ErrorCode::internal, "internal"},
   };
   ASSERT_EQ(names.size(), static_cast<std::size_t>(ErrorCode::internal) + 1);
