@@ -210,17 +210,30 @@ struct Job {
   }
 };
 
+// Temp files of `output` whose writer was killed (SIGKILL, power loss) are removed before a new one is
+// written; live writers' are kept (lorakit/atomic_file.hpp). One report note per file removed.
+std::vector<std::string> remove_stale_temp_files_of(const std::filesystem::path& output) {
+  std::vector<std::string> notes;
+  for (const std::filesystem::path& removed : remove_stale_temp_files(output)) {
+    notes.push_back("removed " + removed.string() + ", a temporary file left by an interrupted run");
+  }
+  return notes;
+}
+
 ResizeReport run(const std::filesystem::path& input, const std::filesystem::path* output,
                  const ResizeOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
   if (output != nullptr) check_paths(input, *output, options.force);
+  const std::vector<std::string> cleanup_notes = output != nullptr ? remove_stale_temp_files_of(*output)
+                                                                    : std::vector<std::string>{};
   Job job(input, options);
   naming_file(input, [&] { job.plan(output != nullptr); });
   if (output != nullptr) naming_file(input, [&] { job.write(*output); });
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   ResizeReport report = job.report(elapsed.count());
   if (output != nullptr) report.output = output->string();
+  report.notes.insert(report.notes.end(), cleanup_notes.begin(), cleanup_notes.end());
   return report;
 }
 
