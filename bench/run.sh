@@ -183,3 +183,5 @@ row() {  # name threads wall rss cpu target
 log "table written to $RESULTS (details in $LOG)"
 
 if [ -x "$SRC/bench/batch.sh" ]; then "$SRC/bench/batch.sh" "$BUILD"; fi
+echo
+"$SRC/bench/memory.sh" "$BUILD" | tee -a "$RESULTS"
