@@ -25,7 +25,7 @@ for source in "$SRC"/fuzz/*_fuzz.cpp; do
   "$target" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -max_len="${MAX_LEN[$name]:-65536}" \
     -print_final_stats=1 -artifact_prefix="$artifacts" "$work" "$SRC/fuzz/corpus/$name" >"$log" 2>&1 || status=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  cov=$(grep -o "cov: [0-9]*" "$log" | tail -1 | cut -d" " -f2 || true)
   echo "fuzz: $name: $((  $(date +%s) - start )) s, ${runs:-?} runs, coverage ${cov:-?}, corpus $(ls "$work" | wc -l) new inputs, exit $status"
   if [ "$status" -ne 0 ]; then
     failed=1
