@@ -227,3 +227,5 @@ dist_table() {
 log "table written to $RESULTS (details in $LOG)"
 
 if [ -x "$SRC/bench/batch.sh" ]; then "$SRC/bench/batch.sh" "$BUILD"; fi
+echo
+"$SRC/bench/memory.sh" "$BUILD" | tee -a "$RESULTS"

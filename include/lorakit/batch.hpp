@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lorakit/interrupt.hpp"
 #include "lorakit/resize.hpp"
 
 namespace lorakit::batch {
@@ -45,13 +46,9 @@ struct Item {
 // -o together with in_place, or a suffix in place or with a '/'.
 std::vector<Item> scan_inputs(const ScanOptions& options);
 
-// Temporary files lorakit writes beside an output named NAME: ".NAME.<12 hex>.tmp", and, for in-place
-// runs, the temporary file of that temporary file ("..NAME.<12 hex>.tmp.<12 hex>.tmp").
-bool is_leftover_temp_name(std::string_view file_name, std::string_view output_name);
-bool is_any_leftover_temp_name(std::string_view file_name);
 // Removes, from each item's output folder, the leftovers of a killed run that belong to that item's
 // output name only (so that concurrent shards writing into the same folders never touch each other's
-// files). Returns what was removed.
+// files), and only those no live writer holds (lorakit/atomic_file.hpp). Returns what was removed.
 std::vector<std::filesystem::path> remove_leftover_temp_files(const std::vector<Item>& items);
 
 // ---- Sharding ------------------------------------------------------------------------------------
@@ -224,13 +221,13 @@ Summary run_batch(const Options& options, Observer& observer);
 // One overall bar redrawn in place on a terminal, or one plain line per finished file.
 std::unique_ptr<Observer> make_progress_printer(std::FILE* out, bool terminal);
 
-// SIGINT / SIGTERM: stop starting files, abort running ones at their next progress report (their
-// temporary files are removed as the stack unwinds) and return from run_batch with Summary::signal set.
-// A second signal terminates the process at once.
-void install_stop_handlers();
-void request_stop(int signal);  // what the handlers do; async-signal-safe
-int stop_signal();              // the signal received, 0 if none
-void clear_stop();
+// SIGINT / SIGTERM (lorakit/interrupt.hpp): stop starting files, abort running ones at their next
+// progress report (their temporary files are removed as the stack unwinds) and return from run_batch
+// with Summary::signal set. A second signal terminates the process at once.
+using lorakit::clear_stop;
+using lorakit::install_stop_handlers;
+using lorakit::request_stop;
+using lorakit::stop_signal;
 
 // Lowers the calling thread's (and so every thread it creates afterwards) CPU priority to nice 10 and
 // its I/O priority to best-effort level 7. Returns false if the system refused either.

@@ -42,7 +42,9 @@ enum class ErrorCode {
   adapter_format_unsupported,  // a recognised adapter format that no current loader reads (cloneofsimo `unet:N:up`)
   // Numerics.
   numeric_failure,        // decomposition did not converge / non-finite factors where they matter
-  interrupted,            // stopped on request (SIGINT, or the caller's progress callback)
+  // Jobs.
+  interrupted,            // stopped on request (SIGINT/SIGTERM, lorakit/interrupt.hpp, or the caller's progress
+                          // callback); nothing was written
   internal,
 };
 

@@ -1,11 +1,9 @@
-// Process-wide concerns of a batch run: stopping on SIGINT/SIGTERM, and yielding CPU and I/O.
+// Process-wide concerns of a batch run: yielding CPU and I/O (stopping on signals is lorakit/interrupt.hpp).
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
-#include <csignal>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -14,22 +12,6 @@
 
 namespace lorakit::batch {
 namespace {
-
-std::atomic<int> stop_requested{0};
-static_assert(std::atomic<int>::is_always_lock_free, "read from a signal handler");
-
-void restore_default_handlers() {
-  struct sigaction action {};
-  action.sa_handler = SIG_DFL;
-  sigemptyset(&action.sa_mask);
-  ::sigaction(SIGINT, &action, nullptr);
-  ::sigaction(SIGTERM, &action, nullptr);
-}
-
-extern "C" void on_stop_signal(int signal) {
-  request_stop(signal);
-  restore_default_handlers();  // a second Ctrl-C ends the process at once
-}
 
 constexpr int kNiceLevel = 10;
 // linux/ioprio.h: IOPRIO_PRIO_VALUE(IOPRIO_CLASS_BE, 7), for one thread (IOPRIO_WHO_PROCESS with a tid).
@@ -51,23 +33,6 @@ bool lower_thread_priority(pid_t thread) {
 }
 
 }  // namespace
-
-void install_stop_handlers() {
-  struct sigaction action {};
-  action.sa_handler = on_stop_signal;
-  sigemptyset(&action.sa_mask);
-  ::sigaction(SIGINT, &action, nullptr);
-  ::sigaction(SIGTERM, &action, nullptr);
-}
-
-void request_stop(int signal) {
-  int none = 0;
-  stop_requested.compare_exchange_strong(none, signal);
-}
-
-int stop_signal() { return stop_requested.load(); }
-
-void clear_stop() { stop_requested.store(0); }
 
 bool lower_priority() {
   bool lowered = true;

@@ -13,6 +13,7 @@
 #include "lorakit/report.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/units.hpp"
+#include "lorakit/interrupt.hpp"
 
 namespace lorakit::batch {
 namespace {
@@ -196,7 +197,7 @@ void print_summary(std::FILE* out, const Summary& summary) {
 
 int exit_code(const Summary& summary) {
   if (summary.signal != 0) {
-    return 128 + summary.signal;
+    return interrupted_exit_code(summary.signal);
   }
   return summary.count(Status::failed) > 0 ? 1 : 0;
 }

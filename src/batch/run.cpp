@@ -3,10 +3,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
-#include <random>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -14,8 +14,10 @@
 
 #include "batch/files.hpp"
 #include "lorakit/adapter.hpp"
+#include "lorakit/atomic_file.hpp"
 #include "lorakit/batch.hpp"
 #include "lorakit/error.hpp"
+#include "lorakit/interrupt.hpp"
 
 namespace lorakit::batch {
 namespace fs = std::filesystem;
@@ -23,16 +25,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kStopPoll = std::chrono::milliseconds(100);  // signal handlers cannot notify a condition variable
-
-// Thrown from the resize engine's progress callback to abandon a file when the run is stopped; not an
-// std::exception so that nothing on the way mistakes it for a failure of the file.
-struct Interrupted {};
-
-void stop_point() {
-  if (stop_signal() != 0) {
-    throw Interrupted{};
-  }
-}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -48,24 +40,6 @@ void fill_from_report(FileResult& result, const ResizeReport& report) {
   result.output_bytes = report.output_bytes;
   result.retention = std::isfinite(report.average_fro) ? std::optional(report.average_fro) : std::nullopt;
   result.ranks = rank_stats(report);
-}
-
-// The name an in-place result is written under before it replaces the input: ".NAME.<12 hex>.tmp",
-// the pattern the next run removes if this one is killed.
-fs::path in_place_temp_path(const fs::path& input) {
-  static constexpr char kHexDigits[] = "0123456789abcdef";
-  std::random_device device;
-  std::uniform_int_distribution<int> digit(0, 15);
-  std::string random(12, '0');
-  for (char& c : random) {
-    c = kHexDigits[digit(device)];
-  }
-  std::string name = ".";
-  name += input.filename().string();
-  name += '.';
-  name += random;
-  name += ".tmp";
-  return input.parent_path() / name;
 }
 
 fs::path backup_path(const fs::path& input) { return fs::path(input.string() + ".bak"); }
@@ -128,11 +102,10 @@ class FileJob {
     result_.input_bytes = size_or_zero(item_.input);
     try {
       run_checked();
-    } catch (const Interrupted&) {
-      finish(Status::interrupted, "stopped by a signal before it finished");
-      result_.output.clear();
     } catch (const Error& error) {
-      if (error.code() == ErrorCode::not_an_adapter) {
+      if (error.code() == ErrorCode::interrupted) {
+        finish(Status::interrupted, "stopped by a signal before it finished");
+      } else if (error.code() == ErrorCode::not_an_adapter) {
         finish(Status::skipped, "not a LoRA (no adapter module)");
       } else {
         finish(Status::failed, error.what());
@@ -159,7 +132,7 @@ class FileJob {
     if (!item_.is_safetensors) {
       return finish(Status::skipped, skip_message(item_.input));
     }
-    stop_point();
+    throw_if_stopped();  // abandons the file (Error::interrupted) once the run is stopped
     sidecar_ = peft_sidecar_path(item_.input);
     if (options_.scan.in_place) {
       run_in_place();
@@ -176,7 +149,7 @@ class FileJob {
     const ResizeReport plan = plan_file(item_.input, resize_);
     const std::optional<std::string> reason = discard_reason(plan, options_.gates);
     if (!reason) {
-      stop_point();
+      throw_if_stopped();
       return false;
     }
     fill_from_report(result_, plan);
@@ -239,12 +212,12 @@ class FileJob {
       result_.message += "; original kept";
       return;
     }
-    const fs::path temp = in_place_temp_path(input);
+    const fs::path temp = random_temp_path(input);  // the pattern the next run removes if this one is killed
     RemoveOnExit remove_temp(temp);
     const ResizeReport report = resize_file(input, temp, resize_);
     check_fully_readable(temp);
     fs::permissions(temp, fs::status(input).permissions(), error);  // the replacement keeps the file's mode
-    stop_point();
+    throw_if_stopped();
     if (options_.backup && !backup_exists) {
       make_backup(input, backup);
     }
@@ -348,7 +321,7 @@ class Run {
     ResizeOptions resize = options_.resize;
     resize.threads = threads_;
     resize.progress = [this, index](std::uint64_t done, std::uint64_t total) {
-      stop_point();
+      throw_if_stopped();
       const std::lock_guard lock(mutex_);
       observer_.progress(index, total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total));
     };

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "lorakit/adapter.hpp"
+#include "common/folder_of.hpp"
 #include "lorakit/atomic_file.hpp"
 #include "lorakit/batch.hpp"
 #include "lorakit/error.hpp"
@@ -20,8 +21,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kExtension = ".safetensors";
-constexpr std::size_t kRandomDigits = 12;  // AtomicFile's temp names: ".NAME.<12 hex>.tmp"
-constexpr std::string_view kTempEnd = ".tmp";
 
 bool ends_with_ignoring_case(std::string_view text, std::string_view end) {
   if (text.size() < end.size()) {
@@ -42,23 +41,6 @@ std::string output_name(const std::string& name, const std::string& suffix) {
   }
   const std::size_t stem_size = name.size() - kExtension.size();
   return name.substr(0, stem_size) + suffix + name.substr(stem_size);
-}
-
-// Without the "<12 hex>.tmp" end and the '.' that precedes it; nothing if `file_name` does not end so.
-std::optional<std::string_view> strip_temp_end(std::string_view file_name) {
-  const std::size_t end_size = 1 + kRandomDigits + kTempEnd.size();
-  if (file_name.size() <= end_size || !file_name.ends_with(kTempEnd)) {
-    return std::nullopt;
-  }
-  const std::size_t dot = file_name.size() - end_size;
-  if (file_name[dot] != '.') {
-    return std::nullopt;
-  }
-  const std::string_view digits = file_name.substr(dot + 1, kRandomDigits);
-  const bool hex = std::all_of(digits.begin(), digits.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  });
-  return hex ? std::optional(file_name.substr(0, dot)) : std::nullopt;
 }
 
 bool has_glob_characters(std::string_view text) { return text.find_first_of("*?[") != std::string_view::npos; }
@@ -169,7 +151,7 @@ class Scanner {
 
   void add_folder_entry(const fs::path& folder, const fs::directory_entry& entry) {
     std::error_code error;
-    if (entry.is_regular_file(error) && !is_any_leftover_temp_name(entry.path().filename().string())) {
+    if (entry.is_regular_file(error) && !is_any_temp_name(entry.path().filename().string())) {
       add_file(entry.path(), entry.path().lexically_relative(folder).generic_string());
     }
   }
@@ -261,42 +243,20 @@ std::vector<Item> scan_inputs(const ScanOptions& options) {
   return scanner.finish();
 }
 
-bool is_leftover_temp_name(std::string_view file_name, std::string_view output_name) {
-  const std::optional<std::string_view> inner = strip_temp_end(file_name);
-  if (!inner || !inner->starts_with('.')) {
-    return false;
-  }
-  const std::string_view named = inner->substr(1);
-  return named == output_name || is_leftover_temp_name(named, output_name);
-}
-
-bool is_any_leftover_temp_name(std::string_view file_name) {
-  const std::optional<std::string_view> inner = strip_temp_end(file_name);
-  return inner && inner->size() > 1 && inner->starts_with('.');
-}
-
 std::vector<fs::path> remove_leftover_temp_files(const std::vector<Item>& items) {
-  std::map<fs::path, std::set<std::string>> names_by_folder;
+  std::map<fs::path, std::vector<std::string>> names_by_folder;
   for (const Item& item : items) {
     if (!item.output.empty()) {
-      const fs::path folder = item.output.parent_path().empty() ? fs::path(".") : item.output.parent_path();
-      names_by_folder[folder].insert(item.output.filename().string());
+      std::vector<std::string>& names = names_by_folder[detail::folder_of(item.output)];
+      names.push_back(item.output.filename().string());
       // The rewritten PEFT config that travels with a PEFT adapter's output (resize_file).
-      if (item.input.filename() == kPeftWeightsName) names_by_folder[folder].insert(std::string(kPeftConfigName));
+      if (item.input.filename() == kPeftWeightsName) names.emplace_back(kPeftConfigName);
     }
   }
   std::vector<fs::path> removed;
   for (const auto& [folder, names] : names_by_folder) {
-    std::error_code error;
-    for (fs::directory_iterator it(folder, error); !error && it != fs::directory_iterator(); it.increment(error)) {
-      const std::string file_name = it->path().filename().string();
-      const bool ours = std::any_of(names.begin(), names.end(),
-                                    [&](const std::string& name) { return is_leftover_temp_name(file_name, name); });
-      std::error_code remove_error;
-      if (ours && it->is_regular_file(remove_error) && fs::remove(it->path(), remove_error)) {
-        removed.push_back(it->path());
-      }
-    }
+    const std::vector<fs::path> here = remove_stale_temp_files(folder, names);
+    removed.insert(removed.end(), here.begin(), here.end());
   }
   return removed;
 }

@@ -1,42 +1,29 @@
 #include "lorakit/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <random>
 #include <string>
 #include <utility>
 
+#include "common/folder_of.hpp"
 #include "lorakit/error.hpp"
 
 namespace lorakit {
 namespace {
+
+using detail::folder_of;
 
 std::string errno_text(int error) { return std::strerror(error); }
 
 bool path_exists(const std::filesystem::path& path) {
   struct stat info {};
   return ::lstat(path.c_str(), &info) == 0;  // a dangling symlink still occupies the name
-}
-
-std::filesystem::path folder_of(const std::filesystem::path& target) {
-  std::filesystem::path folder = target.parent_path();
-  return folder.empty() ? std::filesystem::path(".") : folder;
-}
-
-std::string random_suffix() {
-  static constexpr char kHexDigits[] = "0123456789abcdef";
-  std::random_device device;
-  std::uniform_int_distribution<int> digit(0, 15);
-  std::string suffix(12, '0');
-  for (char& c : suffix) {
-    c = kHexDigits[digit(device)];
-  }
-  return suffix;
 }
 
 void fsync_folder(const std::filesystem::path& folder) {
@@ -80,20 +67,38 @@ AtomicFile::AtomicFile(std::filesystem::path target, bool overwrite)
   if (!overwrite_ && path_exists(target_)) {
     throw Error(ErrorCode::output_exists, target_.string(), "", "output exists (use --force to replace it)");
   }
-  const std::filesystem::path folder = folder_of(target_);
-  const std::string name = target_.filename().string();
   // O_EXCL never reuses someone else's file; a collision of the random part just draws again.
   for (int attempt = 0; attempt < 100 && fd_ < 0; ++attempt) {
-    temp_ = folder / ("." + name + "." + random_suffix() + ".tmp");
+    temp_ = random_temp_path(target_);
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd_ < 0 && errno != EEXIST) {
       throw Error(ErrorCode::io_open, temp_.string(), "",
                   "cannot create temporary file: " + errno_text(errno));
     }
+    if (fd_ >= 0 && !lock_temp()) {
+      ::close(fd_);
+      fd_ = -1;
+    }
   }
   if (fd_ < 0) {
     throw Error(ErrorCode::io_open, target_.string(), "", "cannot find a free temporary file name");
   }
+}
+
+// Between the creation of the temp file and its lock, a cleaner may have taken the file for a killed
+// writer's and removed it; then this returns false and the caller draws another name.
+bool AtomicFile::lock_temp() {
+  lock_fd_ = ::open(temp_.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat written {};
+  struct stat locked {};
+  const bool held = lock_fd_ >= 0 && ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0 && ::fstat(fd_, &written) == 0 &&
+                    ::fstat(lock_fd_, &locked) == 0 && written.st_ino == locked.st_ino &&
+                    written.st_dev == locked.st_dev && written.st_nlink > 0;
+  if (!held && lock_fd_ >= 0) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+  }
+  return held;
 }
 
 AtomicFile::~AtomicFile() {
@@ -102,6 +107,9 @@ AtomicFile::~AtomicFile() {
   }
   if (!committed_) {
     ::unlink(temp_.c_str());
+  }
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);
   }
 }
 
@@ -174,6 +182,8 @@ void AtomicFile::commit() {
     rename_no_replace(temp_, target_);
   }
   committed_ = true;
+  ::close(lock_fd_);  // the temp name is gone: nothing left to guard
+  lock_fd_ = -1;
   fsync_folder(folder_of(target_));
 }
 

@@ -20,7 +20,7 @@ inline unsigned resolve_threads(unsigned requested) {
 // Runs task(i) for i in [0, count) on `threads` threads (the caller's thread is one of them).
 // The first exception thrown by a task or by `on_done` stops further tasks and is rethrown here.
 // `on_done` is called on the caller's thread only, after each task it ran and at the end, with the
-// number of finished tasks (for progress reporting).
+// number of finished tasks (for progress reporting); an exception from it stops the tasks like a task's.
 inline void parallel_for(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& task,
                          const std::function<void(std::size_t)>& on_done = {}) {
   std::atomic<std::size_t> next{0};

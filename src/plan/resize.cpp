@@ -287,6 +287,16 @@ struct Job {
   }
 };
 
+// Temp files of `output` whose writer was killed (SIGKILL, power loss) are removed before a new one is
+// written; live writers' are kept (lorakit/atomic_file.hpp). One report note per file removed.
+std::vector<std::string> remove_stale_temp_files_of(const std::filesystem::path& output) {
+  std::vector<std::string> notes;
+  for (const std::filesystem::path& removed : remove_stale_temp_files(output)) {
+    notes.push_back("removed " + removed.string() + ", a temporary file left by an interrupted run");
+  }
+  return notes;
+}
+
 // Where a run writes: nowhere (plan only), an atomic file, or memory.
 struct Destination {
   const std::filesystem::path* file = nullptr;
@@ -305,6 +315,12 @@ ResizeReport run(const std::filesystem::path& input_arg, const InputImage& image
     check_paths(input, *output, options.force);
     detail::check_sidecar_output(paths, options.force);
   }
+  std::vector<std::string> cleanup_notes;
+  for (const std::filesystem::path* written : {output, paths.sidecar_output ? &*paths.sidecar_output : nullptr}) {
+    if (written == nullptr) continue;
+    const std::vector<std::string> notes = remove_stale_temp_files_of(*written);
+    cleanup_notes.insert(cleanup_notes.end(), notes.begin(), notes.end());
+  }
   Job job(input, options, image, paths.sidecar ? &*paths.sidecar : nullptr);
   naming_file(input, [&] { job.plan(to.writes()); });
   if (output != nullptr) {
@@ -319,6 +335,7 @@ ResizeReport run(const std::filesystem::path& input_arg, const InputImage& image
   ResizeReport report = job.report(elapsed.count());
   if (output != nullptr) report.output = output->string();
   if (to.memory != nullptr) report.output = "(in memory)";
+  report.notes.insert(report.notes.end(), cleanup_notes.begin(), cleanup_notes.end());
   if (paths.sidecar_output) {
     detail::write_peft_sidecar(*job.model.peft_sidecar, report, *paths.sidecar_output, options.force);
   }

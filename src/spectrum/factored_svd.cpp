@@ -56,12 +56,20 @@ Eigen::Index wanted_directions(const Eigen::VectorXd& sigma, const DirectionsWan
   return std::min(static_cast<Eigen::Index>(wanted(sigma)), sigma.size());
 }
 
+// Gives `result` empty transforms when no direction is wanted (d = 0), and says so. Eigen's triangular
+// products and solves bind a reference to an empty operand's (null) data, which is undefined behaviour
+// (UBSan, found by fuzz/resize_fuzz.cpp), so the routes must not run them for d = 0.
+bool without_directions(FactoredSvd& result, Eigen::Index inner, Eigen::Index d) {
+  if (d > 0) return false;
+  result.up_transform.resize(inner, 0);
+  result.down_transform.resize(0, inner);
+  return true;
+}
+
 FactoredSvd empty_svd(Eigen::Index inner, const DirectionsWanted& wanted) {
   FactoredSvd result;
   result.sigma.resize(0);
-  wanted_directions(result.sigma, wanted);  // the caller decides on an empty spectrum too
-  result.up_transform.resize(inner, 0);
-  result.down_transform.resize(0, inner);
+  without_directions(result, inner, wanted_directions(result.sigma, wanted));  // the caller decides too
   return result;
 }
 
@@ -146,6 +154,7 @@ std::optional<FactoredSvd> squared_core_route(const CholeskyRoot& a, const Eigen
   FactoredSvd result;
   result.route = SvdRoute::cholesky;
   result.sigma = sigma;
+  if (without_directions(result, L.rows(), d)) return result;
   result.up_transform = L.triangularView<Eigen::Lower>() * (w * sqrt_sigma.cwiseInverse().asDiagonal());
   // Σ^{½} Wᵀ L⁻¹ = (L⁻ᵀ W Σ^{½})ᵀ
   result.down_transform =
@@ -197,6 +206,7 @@ std::optional<FactoredSvd> gram_route(const CholeskyRoot& b, const CholeskyRoot&
   FactoredSvd result;
   result.route = SvdRoute::gram;
   result.sigma = core.sigma;
+  if (without_directions(result, b.L.rows(), d)) return result;
   result.up_transform =
       b.L.transpose().triangularView<Eigen::Upper>().solve(core.U.leftCols(d) * sqrt_sigma.asDiagonal());
   result.down_transform =
@@ -256,6 +266,7 @@ FactoredSvd qr_route(const MatrixRM& B, const MatrixRM& A, const DirectionsWante
   FactoredSvd result;
   result.route = SvdRoute::qr;
   result.sigma = core.sigma;
+  if (without_directions(result, B.cols(), d)) return result;
   result.up_transform = b.transform(core.U.leftCols(d) * sqrt_sigma.asDiagonal());
   result.down_transform = a.transform(core.V.leftCols(d) * sqrt_sigma.asDiagonal()).transpose();
   return result;

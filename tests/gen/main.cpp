@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
   app.add_option("--shrink", spec.shrink, "divide every width by this (fast tiny files)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--copies", spec.copies, "repeat the module list N times (a larger file, same largest module)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_flag("--conv", spec.conv, "include conv layers (3x3 resnets/samplers, conv3d patch embeddings)");
   app.add_flag("--tucker", spec.tucker, "Tucker cores on k>1 kernels (loha, lokr)");
   app.add_option("--lokr-mode", lokr_mode, "lokr: w2 (w2 decomposed), full, both")->capture_default_str();

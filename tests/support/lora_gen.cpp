@@ -71,6 +71,7 @@ Options resolve_options(const GenSpec& spec) {
   }
   if (spec.rank == 0) invalid("rank must be at least 1");
   if (spec.shrink == 0) invalid("shrink must be at least 1");
+  if (spec.copies == 0) invalid("copies must be at least 1");
   if (!is_float(spec.dtype) || (spec.alpha_dtype && !is_float(*spec.alpha_dtype))) {
     invalid("dtypes must be float types");
   }
@@ -360,10 +361,13 @@ class Planner {
   Plan build() {
     const Arch arch = detail::build_arch(spec_.arch, o_.style, o_.conv, spec_.text_encoder);
     Plan plan;
-    for (const ArchModule& full : arch.modules) {
-      const auto naming = module_naming(o_, spec_, arch, full);
-      if (!naming) continue;
-      plan.modules.push_back(plan_module(shrunk(full), *naming, plan.modules.size()));
+    for (std::size_t copy = 1; copy <= spec_.copies; ++copy) {
+      for (const ArchModule& full : arch.modules) {
+        const ArchModule module = copy == 1 ? full : copied(full, copy);
+        const auto naming = module_naming(o_, spec_, arch, module);
+        if (!naming) continue;
+        plan.modules.push_back(plan_module(shrunk(module), *naming, plan.modules.size()));
+      }
     }
     if (plan.modules.size() < 2) invalid("no modules for this combination");
     if (spec_.zero_module) plan.modules[1].info.zero = true;
@@ -375,6 +379,11 @@ class Planner {
   }
 
  private:
+  static ArchModule copied(ArchModule m, std::size_t copy) {
+    m.path += "_copy" + std::to_string(copy);
+    return m;
+  }
+
   ArchModule shrunk(ArchModule m) const {
     m.out = std::max<std::uint64_t>(1, m.out / spec_.shrink);
     m.in = std::max<std::uint64_t>(1, m.in / spec_.shrink);

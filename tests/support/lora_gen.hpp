@@ -65,6 +65,9 @@ struct GenSpec {
   bool mixed_dtypes = false;         // module i's factors use F16/BF16/F32 by i % 3; alpha in F32
   std::uint64_t seed = 1;
   unsigned shrink = 1;       // divide every width by this (>= 1), keeping names, kernels, ranks
+  // The architecture's modules this many times (copy N > 1 appends "_copyN" to each path): a file N
+  // times larger whose largest module is the same (memory benchmarks).
+  std::size_t copies = 1;
   bool conv = false;         // include conv layers (resnets 3×3, down/upsamplers, conv3d patch embeds)
   bool tucker = false;       // Tucker cores on k>1 kernels (loha, lokr; implied by kind tucker)
   bool text_encoder = true;  // sd15/sdxl: include text-encoder modules (kohya, lycoris-less families)

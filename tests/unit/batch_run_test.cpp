@@ -20,6 +20,7 @@
 
 #include "batch_test_util.hpp"
 #include "lora_gen.hpp"
+#include "lorakit/atomic_file.hpp"
 #include "lorakit/batch.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/safetensors.hpp"
@@ -53,7 +54,7 @@ void expect_valid_safetensors(const fs::path& path) {
   }
 }
 
-bool is_temp_name(const std::string& relative) { return is_any_leftover_temp_name(fs::path(relative).filename().string()); }
+bool is_temp_name(const std::string& relative) { return is_any_temp_name(fs::path(relative).filename().string()); }
 
 std::vector<std::string> temp_files_below(const fs::path& folder) {
   std::vector<std::string> temps;

@@ -153,21 +153,6 @@ TEST_F(ScanTest, InPlaceOutputsAreTheInputs) {
   }
 }
 
-TEST(LeftoverNames, OnlyTheExactPatternOfTheGivenOutput) {
-  EXPECT_TRUE(is_leftover_temp_name(".a.safetensors.0123456789ab.tmp", "a.safetensors"));
-  EXPECT_TRUE(is_leftover_temp_name("..a.safetensors.0123456789ab.tmp.abcdef012345.tmp", "a.safetensors"));
-  EXPECT_FALSE(is_leftover_temp_name(".a.safetensors.0123456789ab.tmp", "b.safetensors"));
-  EXPECT_FALSE(is_leftover_temp_name(".a.safetensors.0123456789AB.tmp", "a.safetensors"));
-  EXPECT_FALSE(is_leftover_temp_name(".a.safetensors.0123456789a.tmp", "a.safetensors"));
-  EXPECT_FALSE(is_leftover_temp_name(".a.safetensors.0123456789abc.tmp", "a.safetensors"));
-  EXPECT_FALSE(is_leftover_temp_name("a.safetensors.0123456789ab.tmp", "a.safetensors"));
-  EXPECT_FALSE(is_leftover_temp_name(".a.safetensors.0123456789ab.tmp.bak", "a.safetensors"));
-  EXPECT_FALSE(is_leftover_temp_name(".xa.safetensors.0123456789ab.tmp", "a.safetensors"));
-  EXPECT_TRUE(is_any_leftover_temp_name(".x.0123456789ab.tmp"));
-  EXPECT_FALSE(is_any_leftover_temp_name("..0123456789ab.tmp"));
-  EXPECT_FALSE(is_any_leftover_temp_name("notes.tmp"));
-}
-
 TEST(LeftoverFiles, RemovesOnlyThoseOfTheItemsOwnOutputs) {
   ScratchFolder scratch;
   const fs::path out = scratch / "out";

@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -191,6 +192,82 @@ TEST_F(AtomicFileTest, SameFileComparesDeviceAndInode) {
   EXPECT_FALSE(same_file(a, b));
   EXPECT_FALSE(same_file(a, folder_ / "missing"));
   EXPECT_FALSE(same_file(folder_ / "missing", folder_ / "missing"));
+}
+
+TEST(TempNames, OnlyTheExactPatternOfTheGivenTarget) {
+  EXPECT_TRUE(is_temp_name_of(".a.safetensors.0123456789ab.tmp", "a.safetensors"));
+  EXPECT_TRUE(is_temp_name_of("..a.safetensors.0123456789ab.tmp.abcdef012345.tmp", "a.safetensors"));
+  EXPECT_FALSE(is_temp_name_of(".a.safetensors.0123456789ab.tmp", "b.safetensors"));
+  EXPECT_FALSE(is_temp_name_of(".a.safetensors.0123456789AB.tmp", "a.safetensors"));
+  EXPECT_FALSE(is_temp_name_of(".a.safetensors.0123456789a.tmp", "a.safetensors"));
+  EXPECT_FALSE(is_temp_name_of(".a.safetensors.0123456789abc.tmp", "a.safetensors"));
+  EXPECT_FALSE(is_temp_name_of("a.safetensors.0123456789ab.tmp", "a.safetensors"));
+  EXPECT_FALSE(is_temp_name_of(".a.safetensors.0123456789ab.tmp.bak", "a.safetensors"));
+  EXPECT_FALSE(is_temp_name_of(".xa.safetensors.0123456789ab.tmp", "a.safetensors"));
+  EXPECT_TRUE(is_any_temp_name(".x.0123456789ab.tmp"));
+  EXPECT_FALSE(is_any_temp_name("..0123456789ab.tmp"));
+  EXPECT_FALSE(is_any_temp_name("notes.tmp"));
+}
+
+TEST_F(AtomicFileTest, TempPathsFollowTheTempPattern) {
+  const fs::path target = folder_ / "x.safetensors";
+  const fs::path first = random_temp_path(target);
+  EXPECT_EQ(first.parent_path(), folder_);
+  EXPECT_TRUE(is_temp_name_of(first.filename().string(), "x.safetensors"));
+  EXPECT_NE(first, random_temp_path(target));
+  AtomicFile file(target, false);
+  EXPECT_TRUE(is_temp_name_of(file.temp_path().filename().string(), "x.safetensors"));
+}
+
+TEST_F(AtomicFileTest, StaleTempFilesOfTheTargetAreRemovedLiveOnesAndOthersKept) {
+  const fs::path target = folder_ / "out.safetensors";
+  const std::string stale = ".out.safetensors.0123456789ab.tmp";  // a killed writer's: nobody holds it
+  write_file(folder_ / stale, "partial");
+  write_file(folder_ / ".other.safetensors.0123456789ab.tmp", "another target's");
+  write_file(folder_ / ".out.safetensors.tmp", "not the pattern");
+  fs::create_symlink(folder_ / "out.safetensors", folder_ / ".out.safetensors.abcdefabcdef.tmp");
+  AtomicFile live(target, false);  // a writer of the same target, running now
+  live.write(std::string_view("in progress"));
+
+  const std::vector<fs::path> removed = remove_stale_temp_files(target);
+  EXPECT_EQ(removed, std::vector<fs::path>{folder_ / stale});
+  EXPECT_TRUE(fs::exists(live.temp_path()));
+  EXPECT_TRUE(fs::is_symlink(folder_ / ".out.safetensors.abcdefabcdef.tmp"));
+  EXPECT_TRUE(fs::exists(folder_ / ".other.safetensors.0123456789ab.tmp"));
+  EXPECT_TRUE(fs::exists(folder_ / ".out.safetensors.tmp"));
+  live.commit();
+  EXPECT_EQ(contents(target), "in progress");
+  EXPECT_TRUE(remove_stale_temp_files(target).empty());
+}
+
+// The lock is what protects a live writer: a writer in another process, with its temp file open, keeps it.
+TEST_F(AtomicFileTest, TempFileOfAWriterInAnotherProcessIsKept) {
+  const fs::path target = folder_ / "shared.safetensors";
+  int ready[2];
+  int finish[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(finish), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    AtomicFile file(target, false);
+    file.write(std::string_view("child"));
+    char byte = 1;
+    (void)!::write(ready[1], &byte, 1);
+    (void)!::read(finish[0], &byte, 1);
+    file.commit();
+    ::_exit(0);
+  }
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  EXPECT_TRUE(remove_stale_temp_files(target).empty());
+  ASSERT_EQ(::write(finish[1], &byte, 1), 1);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(contents(target), "child");
+  EXPECT_EQ(folder_entries(), std::vector<std::string>{"shared.safetensors"});
+  for (int fd : {ready[0], ready[1], finish[0], finish[1]}) ::close(fd);
 }
 
 }  // namespace

@@ -325,6 +325,24 @@ TEST(FactoredSvd, OnlyTheWantedDirectionsGetTransforms) {
   EXPECT_EQ(routes, (std::vector{SvdRoute::cholesky, SvdRoute::gram, SvdRoute::qr}));
 }
 
+// Regression (fuzz/resize_fuzz.cpp under UBSan): with no direction wanted, each route gives the whole
+// spectrum and empty transforms without running Eigen's triangular kernels on empty operands.
+TEST(FactoredSvd, NoWantedDirectionGivesTheSpectrumAndEmptyTransforms) {
+  std::mt19937_64 rng(16);
+  std::vector<SvdRoute> routes;
+  for (const auto& [B, A] : one_case_per_route(rng)) {
+    const FactoredSvd svd = factored_svd(B, A, [](const Eigen::VectorXd&) { return std::size_t{0}; });
+    routes.push_back(svd.route);
+    EXPECT_EQ(svd.rank(), 10u);
+    EXPECT_EQ(svd.directions(), 0u);
+    EXPECT_EQ(svd.up_transform.rows(), B.cols());
+    EXPECT_EQ(svd.down_transform.cols(), A.rows());
+    const DenseReference dense = dense_svd(B, A);
+    EXPECT_LE((svd.sigma - dense.sigma.head(svd.sigma.size())).norm(), kSigmaRelative * dense.sigma(0)) << svd_route_name(svd.route);
+  }
+  EXPECT_EQ(routes, (std::vector{SvdRoute::cholesky, SvdRoute::gram, SvdRoute::qr}));
+}
+
 TEST(FactoredSvd, WantingMoreDirectionsThanTheRankGivesTheRank) {
   std::mt19937_64 rng(17);
   const FactoredSvd svd =

@@ -178,6 +178,22 @@ TEST_F(Generator, SdxlAndFluxParameterCounts) {
   EXPECT_EQ(linear2->shape, (std::vector<std::uint64_t>{32, 15360}));
 }
 
+TEST_F(Generator, CopiesRepeatTheModulesUnderNewNamesWithTheSameShapes) {
+  GenSpec once;
+  once.arch = "flux";
+  once.rank = 32;
+  GenSpec thrice = once;
+  thrice.copies = 3;
+  const GenPlan one = plan_lora(once);
+  const GenPlan three = plan_lora(thrice);
+  EXPECT_EQ(three.manifest.size(), 3 * one.manifest.size());
+  EXPECT_EQ(plan_layout(three.tensors, three.metadata, true).data_size,
+            3 * plan_layout(one.tensors, one.metadata, true).data_size);
+  const auto* copy = find(three, "lora_unet_single_blocks_0_linear1_copy3.lora_up.weight");
+  ASSERT_NE(copy, nullptr);
+  EXPECT_EQ(copy->shape, find(one, "lora_unet_single_blocks_0_linear1.lora_up.weight")->shape);
+}
+
 TEST_F(Generator, VideoAndZImageModuleLists) {
   GenSpec wan = tiny("wan14b-i2v");
   wan.shrink = 1;

@@ -18,5 +18,6 @@ void setup_batch(CLI::App& app, Action& action);
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // the job failed (bad input, I/O error) or, in batch, some files failed
 inline constexpr int kExitUsage = 2;    // bad command line, or a refused request (output exists, input == output)
+// 128 + signal (130, 143): stopped by SIGINT/SIGTERM, nothing written (lorakit::interrupted_exit_code).
 
 }  // namespace lorakit::cli

@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "lorakit/error.hpp"
+#include "lorakit/interrupt.hpp"
 
 namespace {
 
@@ -15,6 +16,8 @@ int exit_code_for(lorakit::ErrorCode code) {
     case lorakit::ErrorCode::output_exists:
     case lorakit::ErrorCode::same_file:
       return lorakit::cli::kExitUsage;
+    case lorakit::ErrorCode::interrupted:
+      return lorakit::interrupted_exit_code(lorakit::stop_signal());
     default:
       return lorakit::cli::kExitFailure;
   }

@@ -8,6 +8,7 @@
 
 #include "commands.hpp"
 #include "lorakit/error.hpp"
+#include "lorakit/interrupt.hpp"
 #include "lorakit/report.hpp"
 #include "lorakit/resize.hpp"
 #include "progress.hpp"
@@ -43,7 +44,11 @@ int run_resize(const ResizeCommandOptions& command) {
     throw Error(ErrorCode::invalid_argument, "no output file (-o OUT or --save_to), or use --dry-run");
   }
   ProgressBar bar("resizing", !command.quiet && ProgressBar::stderr_is_terminal());
-  options.progress = [&bar](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
+  install_stop_handlers();  // SIGINT/SIGTERM: stop at the next progress point, temp file removed
+  options.progress = [&bar](std::uint64_t done, std::uint64_t total) {
+    throw_if_stopped();
+    bar.update(done, total);
+  };
   ResizeReport report = command.dry_run ? plan_file(command.input, options)
                                         : resize_file(command.input, command.output, options);
   bar.finish();
