@@ -229,3 +229,4 @@ log "table written to $RESULTS (details in $LOG)"
 if [ -x "$SRC/bench/batch.sh" ]; then "$SRC/bench/batch.sh" "$BUILD"; fi
 echo
 "$SRC/bench/memory.sh" "$BUILD" | tee -a "$RESULTS"
+"$SRC/bench/budget.sh" "$BUILD" | tee -a "$RESULTS"

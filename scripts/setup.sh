@@ -6,6 +6,7 @@ packages=(build-essential cmake ninja-build pkg-config libeigen3-dev nlohmann-js
           # OpenBLAS's LAPACK (the LoHa spectra), linked statically; libgfortran-12-dev is its Fortran runtime.
           libopenblas-pthread-dev liblapacke-dev libgfortran-12-dev
           qemu-user  # the release binary's test runs it on emulated older CPUs
+          chromium   # the HTML reports' test renders them headless
           # The Python package (python/) and its tests: built for /usr/bin/python3; the wheel of `make python`.
           python3-dev pybind11-dev python3-pytest python3-setuptools python3-wheel python3-wheel-whl python3-pip python3-venv
           # sanitizer builds and libFuzzer (make test, test-sanitize, fuzz): clang, its runtimes, symbolizer

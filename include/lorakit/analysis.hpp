@@ -9,6 +9,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lorakit/budget.hpp"
@@ -82,5 +83,24 @@ void print_analysis(std::ostream& out, const Analysis& analysis);  // the termin
 std::string analysis_json(const Analysis& analysis);              // pretty JSON, NaN as null
 // One self-contained page (inline SVG and CSS, no scripts or fonts from anywhere), light and dark mode.
 std::string analysis_html(const Analysis& analysis);
+
+// One file of a collection's overview page (`batch --html`).
+struct OverviewRow {
+  std::string name;                          // the file's path below its input folder
+  std::string status;                        // the batch status: "ok", "discarded", "failed", ...
+  std::string message;
+  std::uint64_t input_bytes = 0;
+  std::optional<std::uint64_t> output_bytes;
+  std::optional<double> retention;           // the result's average Frobenius retention
+  std::string page;                          // link to the file's own analysis page, relative; "" for none
+  std::vector<CurvePoint> curve;             // the input's mean curve (sparkline); empty without an analysis
+};
+// The overview: one row per file, with a sparkline of its curve and the written result on it.
+std::string overview_html(std::string_view title, const std::vector<OverviewRow>& rows);
+
+// Writes a page to `output` atomically (temp file, fsync, rename). Refuses to replace `input`, the file
+// the page is about (Error::same_file), and an existing file unless `overwrite` (Error::output_exists).
+void write_page(const std::filesystem::path& output, std::string_view page, bool overwrite,
+                const std::filesystem::path& input = {});
 
 }  // namespace lorakit

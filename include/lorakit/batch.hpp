@@ -199,6 +199,9 @@ struct Options {
   bool backup = true;                       // in place: keep NAME.bak
   bool nice = false;                        // lower CPU and I/O priority of the whole run
   std::filesystem::path report;             // empty: no report file
+  // Overview page (one row per file, lorakit/analysis.hpp) and, in the folder NAME_files beside it, each
+  // input's own analysis page; both replaced by each run, like the report. Empty: no pages.
+  std::filesystem::path html;
 };
 
 // Called with the run's lock held, so from one thread at a time (but not always the same thread).

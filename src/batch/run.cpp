@@ -14,6 +14,7 @@
 
 #include "batch/files.hpp"
 #include "lorakit/adapter.hpp"
+#include "lorakit/analysis.hpp"
 #include "lorakit/atomic_file.hpp"
 #include "lorakit/batch.hpp"
 #include "lorakit/error.hpp"
@@ -90,10 +91,23 @@ void make_backup(const fs::path& input, const fs::path& backup) {
   copy_atomically(input, backup, false);
 }
 
+// The folder of the per-file pages beside the overview page NAME.html: NAME_files.
+fs::path pages_folder(const fs::path& overview) {
+  return overview.parent_path() / (overview.stem().string() + "_files");
+}
+
+// What a file contributes to the overview page besides its result.
+struct FilePage {
+  std::string link;               // relative to the overview; "" when the file has no page
+  std::vector<CurvePoint> curve;  // the input's mean curve
+};
+
 class FileJob {
  public:
   FileJob(const Options& options, const Item& item, ResizeOptions resize)
       : options_(options), item_(item), resize_(std::move(resize)) {}
+
+  const FilePage& page() const { return page_; }
 
   FileResult run(std::size_t index) {
     const Clock::time_point start = Clock::now();
@@ -134,11 +148,28 @@ class FileJob {
     }
     throw_if_stopped();  // abandons the file (Error::interrupted) once the run is stopped
     sidecar_ = peft_sidecar_path(item_.input);
+    if (!options_.html.empty()) write_page_of_input();
     if (options_.scan.in_place) {
       run_in_place();
     } else {
       run_to_output();
     }
+  }
+
+  // Analyses the input before anything replaces it (in place) and writes its page.
+  void write_page_of_input() {
+    const std::optional<PeftSidecar> sidecar = sidecar_ ? std::optional(read_peft_sidecar(*sidecar_)) : std::nullopt;
+    const Analysis analysis = analyze_file(item_.input, resize_.threads, sidecar ? &*sidecar : nullptr);
+    const std::string link = pages_folder(options_.html).filename().string() + "/" + item_.relative + ".html";
+    const fs::path page = options_.html.parent_path() / link;
+    std::error_code error;
+    fs::create_directories(page.parent_path(), error);
+    if (error) {
+      throw Error(ErrorCode::io_write, page.parent_path().string(), "", "cannot create folder: " + error.message());
+    }
+    write_page(page, analysis_html(analysis), true, item_.input);
+    page_ = {link, analysis.mean_curve};
+    throw_if_stopped();
   }
 
   // Plans first when gates are set, so that a discarded result is never written at all.
@@ -233,7 +264,13 @@ class FileJob {
   ResizeOptions resize_;
   std::optional<fs::path> sidecar_;  // the input's PEFT config (adapter_config.json beside it)
   FileResult result_;
+  FilePage page_;
 };
+
+OverviewRow overview_row(const Item& item, const FileResult& result, FilePage page) {
+  return {item.relative, std::string(status_name(result.status)), result.message, result.input_bytes,
+          result.output_bytes, result.retention, std::move(page.link), std::move(page.curve)};
+}
 
 class Run {
  public:
@@ -253,10 +290,12 @@ class Run {
       lower_priority();
     }
     threads_ = threads_per_file(options_.resize.threads, options_.jobs, available_cores());
+    overview_.resize(items_.size());
     estimate_memory();
     summary_.total = items_.size();
     observer_.begin(items_, total_bytes());
     run_workers();
+    write_overview();
     summary_.seconds = seconds_since(start);
     summary_.signal = stop_signal();
     observer_.end(summary_);
@@ -309,9 +348,11 @@ class Run {
       budget_.start(estimates_[index]);
       observer_.started(items_[index], index);
       lock.unlock();
-      FileResult result = FileJob(options_, items_[index], resize_options_for(index)).run(index);
+      FileJob job(options_, items_[index], resize_options_for(index));
+      FileResult result = job.run(index);
       lock.lock();
       budget_.finish(estimates_[index]);
+      if (!options_.html.empty()) overview_[index] = overview_row(items_[index], result, job.page());
       record(result);
       changed_.notify_all();
     }
@@ -326,6 +367,20 @@ class Run {
       observer_.progress(index, total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total));
     };
     return resize;
+  }
+
+  // The rows of the files that finished, in item order (an interrupted run lists what it did).
+  void write_overview() {
+    if (options_.html.empty()) return;
+    std::vector<OverviewRow> rows;
+    for (std::optional<OverviewRow>& row : overview_) {
+      if (row) rows.push_back(std::move(*row));
+    }
+    try {
+      write_page(options_.html, overview_html("lorakit batch", rows), true);
+    } catch (const Error& error) {
+      std::fprintf(stderr, "lorakit: warning: %s\n", error.what());
+    }
   }
 
   void record(const FileResult& result) {
@@ -350,12 +405,28 @@ class Run {
   std::vector<std::uint64_t> estimates_;
   unsigned threads_ = 0;
   std::optional<ReportWriter> report_;
+  std::vector<std::optional<OverviewRow>> overview_;  // per item, once finished (with Options::html)
   std::mutex mutex_;
   std::condition_variable changed_;
   MemoryBudget budget_;
   std::size_t next_ = 0;
   Summary summary_;
 };
+
+// Found before any file is resized: an overview that could not be written at the end.
+void check_overview_path(const fs::path& overview) {
+  std::error_code error;
+  if (overview.extension() != ".html" && overview.extension() != ".htm") {
+    throw Error(ErrorCode::invalid_argument, overview.string(), "", "--html needs a .html file name");
+  }
+  const fs::path folder = overview.parent_path().empty() ? fs::path(".") : overview.parent_path();
+  if (!fs::is_directory(folder, error)) {
+    throw Error(ErrorCode::io_write, overview.string(), "", "its folder does not exist");
+  }
+  if (fs::is_directory(overview, error)) {
+    throw Error(ErrorCode::io_write, overview.string(), "", "is a folder");
+  }
+}
 
 }  // namespace
 
@@ -366,6 +437,7 @@ Summary run_batch(const Options& options, Observer& observer) {
   if (!options.report.empty()) {
     check_report_path(options.report);
   }
+  if (!options.html.empty()) check_overview_path(options.html);
   return Run(options, observer).execute();
 }
 

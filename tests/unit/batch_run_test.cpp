@@ -54,6 +54,12 @@ void expect_valid_safetensors(const fs::path& path) {
   }
 }
 
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 bool is_temp_name(const std::string& relative) { return is_any_temp_name(fs::path(relative).filename().string()); }
 
 std::vector<std::string> temp_files_below(const fs::path& folder) {
@@ -654,6 +660,34 @@ TEST_F(BatchRunTest, InPlaceWithoutBackup) {
   expect_valid_safetensors(in() / loras_[0]);
 }
 
+TEST_F(BatchRunTest, HtmlOverviewHasARowPerFileAndAPagePerLora) {
+  const std::map<std::string, std::string> before = input_hashes();
+  Options run = options();
+  run.html = scratch_ / "pages" / "overview.html";
+  fs::create_directories(run.html.parent_path());
+  Recorder recorder;
+  run_batch(run, recorder);
+  EXPECT_EQ(input_hashes(), before);
+  std::vector<std::string> pages;
+  for (const std::string& lora : loras_) pages.push_back("overview_files/" + lora + ".html");
+  pages.insert(pages.begin(), "overview.html");
+  EXPECT_EQ(files_below(run.html.parent_path()), pages);  // no page for failed or skipped files, no temp files
+  const std::string overview = read_text(run.html);
+  for (const std::string& lora : loras_) {
+    EXPECT_THAT(overview, HasSubstr("<a href=\"overview_files/" + lora + ".html\">" + lora + "</a>"));
+    EXPECT_THAT(read_text(run.html.parent_path() / "overview_files" / (lora + ".html")), HasSubstr("id=\"plot-mean\""));
+  }
+  for (const char* other : {"corrupt.safetensors</td>", "model.safetensors</td>", "readme.txt</td>"}) {
+    EXPECT_THAT(overview, HasSubstr(other));
+  }
+  EXPECT_THAT(overview, HasSubstr("<td class=\"status-failed\">failed</td>"));
+  EXPECT_EQ(count_of(overview, "<svg id=\"spark-"), loras_.size());  // a curve for each LoRA
+
+  // A second run replaces both, like the report.
+  run_batch(run, recorder);
+  EXPECT_EQ(files_below(run.html.parent_path()), pages);
+}
+
 TEST_F(BatchRunTest, UsageErrorsComeBeforeAnyFileIsTouched) {
   Options bad_report = options();
   bad_report.report = scratch_ / "report.txt";
@@ -670,6 +704,12 @@ TEST_F(BatchRunTest, UsageErrorsComeBeforeAnyFileIsTouched) {
   Options missing = options();
   missing.scan.inputs.push_back((scratch_ / "nowhere").string());
   EXPECT_THROW(run_batch(missing, recorder), Error);
+  Options not_html = options();
+  not_html.html = scratch_ / "overview.txt";
+  EXPECT_THROW(run_batch(not_html, recorder), Error);
+  Options no_folder = options();
+  no_folder.html = scratch_ / "nowhere" / "overview.html";
+  EXPECT_THROW(run_batch(no_folder, recorder), Error);
   EXPECT_FALSE(fs::exists(out()));
   EXPECT_TRUE(recorder.results.empty());
 }

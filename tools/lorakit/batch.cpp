@@ -34,6 +34,7 @@ struct BatchOptions {
   std::string max_memory;
   bool nice = false;
   std::string report;
+  std::string html;
   std::string shard;
 };
 
@@ -90,6 +91,7 @@ batch::Options engine_options(BatchOptions command) {
   options.backup = !command.no_backup;
   options.nice = command.nice;
   options.report = command.report;
+  options.html = command.html;
   return options;
 }
 
@@ -137,6 +139,8 @@ void setup_batch(CLI::App& app, Action& action) {
                   "Start no file while the running files' estimated peak memory would exceed this (e.g. 4G)");
   sub->add_flag("--nice", command->nice, "Lower CPU priority (nice 10) and I/O priority (best-effort 7)");
   sub->add_option("--report", command->report, "One row per file to FILE.jsonl or FILE.csv");
+  sub->add_option("--html", command->html,
+                  "Overview page FILE.html (one row per file, its curve, a link to its analysis page in FILE_files/)");
   sub->add_option("--shard", command->shard, "I/N: process only slice I of N (stable by relative path), or auto");
   sub->callback([command, &action] { action = [command] { return run_batch_command(*command); }; });
 }

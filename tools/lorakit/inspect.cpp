@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "lorakit/adapter.hpp"
 #include "lorakit/analysis.hpp"
+#include "lorakit/error.hpp"
 #include "lorakit/inspect.hpp"
 #include "lorakit/safetensors.hpp"
 
@@ -18,6 +19,8 @@ struct InspectOptions {
   std::string input;
   std::optional<std::string> peft_config;
   bool json = false;
+  std::optional<std::string> html;
+  bool force = false;
   bool header_only = false;
   unsigned threads = 0;
 };
@@ -27,6 +30,7 @@ int run_inspect(const InspectOptions& options) {
   const std::optional<PeftSidecar> sidecar = find_peft_sidecar(weights, options.peft_config);
   const PeftSidecar* config = sidecar ? &*sidecar : nullptr;
   if (options.header_only) {
+    if (options.html) throw Error(ErrorCode::invalid_argument, "--html needs the analysis; drop --header-only");
     const Inspection inspection = inspect_file(Reader(weights), config);
     if (options.json) {
       std::cout << inspection_json(inspection) << '\n';
@@ -35,7 +39,14 @@ int run_inspect(const InspectOptions& options) {
     }
     return kExitOk;
   }
+  if (options.html && !options.force && std::filesystem::exists(std::filesystem::symlink_status(*options.html))) {
+    // Refused before the analysis reads the whole file.
+    throw Error(ErrorCode::output_exists, *options.html, "", "output exists (use --force to replace it)");
+  }
   const Analysis analysis = analyze_file(weights, options.threads, config);
+  if (options.html) {
+    write_page(*options.html, analysis_html(analysis), options.force, weights);
+  }
   if (options.json) {
     std::cout << analysis_json(analysis) << '\n';
   } else {
@@ -56,6 +67,9 @@ void setup_inspect(CLI::App& app, Action& action) {
                       "PEFT adapter_config.json that scales the file "
                       "(default: the one beside adapter_model.safetensors)");
   command->add_flag("--json", options->json, "Machine-readable JSON output");
+  command->add_option("--html", options->html,
+                      "Also write the analysis as one self-contained HTML page (charts, heat maps, tables)");
+  command->add_flag("-f,--force", options->force, "Replace the --html page if it exists");
   command->add_flag("--header-only", options->header_only,
                     "Only what the header and alphas say (fast: no factor is read, no analysis)");
   command->add_option("--threads", options->threads, "Worker threads (default: all cores)")
