@@ -55,6 +55,10 @@ std::vector<std::filesystem::path> remove_stale_temp_files(const std::filesystem
                                                            const std::vector<std::string>& target_names);
 std::vector<std::filesystem::path> remove_stale_temp_files(const std::filesystem::path& target);
 
+// Throws Error::output_exists when `target` exists (a dangling symlink included) and !overwrite: what
+// AtomicFile checks, for callers that must refuse before any expensive work.
+void refuse_existing_output(const std::filesystem::path& target, bool overwrite);
+
 // True when both paths name the same existing file (same device and inode).
 bool same_file(const std::filesystem::path& a, const std::filesystem::path& b);
 

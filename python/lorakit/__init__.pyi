@@ -100,6 +100,7 @@ class BatchOptions(_RankOptions, total=False):
     max_memory: Union[str, int, None]  # "4G", or bytes
     nice: bool  # False
     report: Optional[StrPath]  # FILE.csv or FILE.jsonl
+    html: Optional[StrPath]  # overview page FILE.html, per-file pages in FILE_files/
     shard: Optional[str]  # "I/N" or "auto"
 
 def resize(input: StrPath, output: StrPath, **options: Unpack[ResizeOptions]) -> Report: ...
@@ -115,6 +116,10 @@ def inspect(path: StrPath, *, header_only: bool = False, threads: int = 0) -> di
 
 def inspect_text(path: StrPath, *, header_only: bool = False, threads: int = 0) -> str:
     """`lorakit inspect`'s text."""
+def inspect_html(path: StrPath, output: Optional[StrPath] = None, *, force: bool = False,
+                 threads: int = 0) -> Optional[str]:
+    """`lorakit inspect --html OUTPUT`: the self-contained page, written atomically (an existing file only
+    with force=True); with output None, the page is returned instead."""
 
 def batch(
     inputs: Union[StrPath, Iterable[StrPath]], output_dir: StrPath, **options: Unpack[BatchOptions]

@@ -6,12 +6,15 @@
 
 #include <csignal>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "attended.hpp"
+#include "lorakit/adapter.hpp"
+#include "lorakit/atomic_file.hpp"
 #include "lorakit/batch.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/analysis.hpp"
@@ -121,6 +124,20 @@ py::dict batch_presets() {
   return presets;
 }
 
+// As `lorakit inspect` reads its input: a PEFT folder's weights, scaled by the adapter_config.json beside them.
+Analysis analysis_of(const fs::path& input, unsigned threads) {
+  const fs::path weights = adapter_weights_path(input);
+  const std::optional<PeftSidecar> sidecar = find_peft_sidecar(weights, std::nullopt);
+  return analyze_file(weights, threads, sidecar ? &*sidecar : nullptr);
+}
+
+template <typename Use>
+auto on_inspection(const fs::path& input, Use use) {
+  const fs::path weights = adapter_weights_path(input);
+  const std::optional<PeftSidecar> sidecar = find_peft_sidecar(weights, std::nullopt);
+  return use(inspect_file(Reader(weights), sidecar ? &*sidecar : nullptr));
+}
+
 std::string report_text(const ResizeReport& report, bool verbose) {
   std::ostringstream text;
   print_report(text, report, verbose);
@@ -219,7 +236,7 @@ PYBIND11_MODULE(_lorakit, m) {
   m.def("inspect", [](const fs::path& path, bool header_only, unsigned threads) {
     Attended attended{py::none()};
     return json_loads(attended.run([&] {
-      return header_only ? inspection_json(inspect_file(Reader(path))) : analysis_json(analyze_file(path, threads));
+      return header_only ? on_inspection(path, inspection_json) : analysis_json(analysis_of(path, threads));
     }));
   }, py::arg("path"), py::kw_only(), py::arg("header_only") = false, py::arg("threads") = 0);
   m.def("inspect_text", [](const fs::path& path, bool header_only, unsigned threads) {
@@ -227,13 +244,24 @@ PYBIND11_MODULE(_lorakit, m) {
     return attended.run([&] {
       std::ostringstream text;
       if (header_only) {
-        print_inspection(text, inspect_file(Reader(path)));
+        on_inspection(path, [&](const Inspection& inspection) { print_inspection(text, inspection); });
       } else {
-        print_analysis(text, analyze_file(path, threads));
+        print_analysis(text, analysis_of(path, threads));
       }
       return text.str();
     });
   }, py::arg("path"), py::kw_only(), py::arg("header_only") = false, py::arg("threads") = 0);
+  // `lorakit inspect --html OUTPUT`: the page written atomically; with `output` None, returned instead.
+  m.def("inspect_html", [](const fs::path& path, const std::optional<fs::path>& output, bool force, unsigned threads) {
+    Attended attended{py::none()};
+    const std::string page = attended.run([&] {
+      if (output) refuse_existing_output(*output, force);  // before the analysis reads the file
+      std::string html = analysis_html(analysis_of(path, threads));
+      if (output) write_page(*output, html, force, adapter_weights_path(path));
+      return html;
+    });
+    return output ? py::object(py::none()) : py::object(py::str(page));
+  }, py::arg("path"), py::arg("output") = py::none(), py::kw_only(), py::arg("force") = false, py::arg("threads") = 0);
   m.def("batch", &run_batch, py::arg("inputs"), py::arg("output_dir"));
   m.attr("PRESETS") = batch_presets();
 }

@@ -138,6 +138,7 @@ const Keyword<BatchRequest> kBatchKeywords[] = {
      [](BatchRequest& r, const Value& v) { r.options.max_memory = batch::parse_memory(as_text_or_number(v)); }},
     {"nice", [](BatchRequest& r, const Value& v) { r.options.nice = as_flag(v); }},
     {"report", [](BatchRequest& r, const Value& v) { r.options.report = py::str(v.object).cast<std::string>(); }},
+    {"html", [](BatchRequest& r, const Value& v) { r.options.html = py::str(v.object).cast<std::string>(); }},
     {"shard", [](BatchRequest& r, const Value& v) { r.shard = as_text(v); }},
 };
 

@@ -130,6 +130,29 @@ def test_inspect_equals_the_cli_json(sd15, cli):
     assert lorakit.inspect(sd15, header_only=True) == header
 
 
+def test_inspect_html_is_the_cli_page(sd15, cli, tmp_path):
+    run_cli(cli, "inspect", sd15, "--html", tmp_path / "cli.html")
+    page = (tmp_path / "cli.html").read_text(encoding="utf-8")
+    assert lorakit.inspect_html(sd15) == page
+    assert lorakit.inspect_html(sd15, tmp_path / "py.html") is None
+    assert (tmp_path / "py.html").read_text(encoding="utf-8") == page
+    with pytest.raises(lorakit.Error) as refused:
+        lorakit.inspect_html(sd15, tmp_path / "py.html")
+    assert refused.value.code == "output_exists"
+    lorakit.inspect_html(sd15, tmp_path / "py.html", force=True)
+    with pytest.raises(lorakit.Error) as onto_input:
+        lorakit.inspect_html(sd15, sd15, force=True)
+    assert onto_input.value.code == "same_file"
+
+
+def test_batch_html_writes_the_overview_and_a_page_per_file(sd15, tmp_path):
+    rows = lorakit.batch([str(sd15)], tmp_path / "out", preset="high", html=tmp_path / "overview.html")
+    assert [row["status"] for row in rows] == ["ok"]
+    overview = (tmp_path / "overview.html").read_text(encoding="utf-8")
+    assert f'<a href="overview_files/{sd15.name}.html">' in overview
+    assert 'id="plot-mean"' in (tmp_path / "overview_files" / f"{sd15.name}.html").read_text(encoding="utf-8")
+
+
 def test_targets_and_filters_equal_the_cli(sd15, cli, tmp_path):
     """The new resize keywords are the CLI's flags: same bytes for the same options."""
     for keywords, flags in (({"target_ratio": 0.3}, ["--target-ratio", "0.3"]),

@@ -62,11 +62,15 @@ void rename_no_replace(const std::filesystem::path& from, const std::filesystem:
 
 }  // namespace
 
+void refuse_existing_output(const std::filesystem::path& target, bool overwrite) {
+  if (!overwrite && path_exists(target)) {
+    throw Error(ErrorCode::output_exists, target.string(), "", "output exists (use --force to replace it)");
+  }
+}
+
 AtomicFile::AtomicFile(std::filesystem::path target, bool overwrite)
     : target_(std::move(target)), overwrite_(overwrite) {
-  if (!overwrite_ && path_exists(target_)) {
-    throw Error(ErrorCode::output_exists, target_.string(), "", "output exists (use --force to replace it)");
-  }
+  refuse_existing_output(target_, overwrite_);
   // O_EXCL never reuses someone else's file; a collision of the random part just draws again.
   for (int attempt = 0; attempt < 100 && fd_ < 0; ++attempt) {
     temp_ = random_temp_path(target_);

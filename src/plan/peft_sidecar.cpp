@@ -49,10 +49,7 @@ void check_sidecar_output(const ResizePaths& paths, bool force) {
     throw Error(ErrorCode::same_file, target.string(), "",
                 "the rewritten PEFT config would replace the input's own; write the output to another folder");
   }
-  std::error_code ignored;
-  if (!force && fs::exists(fs::symlink_status(target, ignored))) {
-    throw Error(ErrorCode::output_exists, target.string(), "", "output exists (use --force to replace it)");
-  }
+  refuse_existing_output(target, force);
 }
 
 void prepare_output_folder(const ResizePaths& paths) {

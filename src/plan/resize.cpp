@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "lorakit/adapter.hpp"
+#include "lorakit/atomic_file.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/report.hpp"
 #include "lorakit/resize.hpp"
@@ -108,9 +109,7 @@ void check_paths(const std::filesystem::path& input, const std::filesystem::path
   if (same) {
     throw Error(ErrorCode::same_file, output.string(), "", "output would replace the input; choose another path");
   }
-  if (!force && std::filesystem::exists(std::filesystem::symlink_status(output))) {
-    throw Error(ErrorCode::output_exists, output.string(), "", "output exists (use --force to replace it)");
-  }
+  refuse_existing_output(output, force);
 }
 
 // Errors raised inside module code name the tensor only; add the file.

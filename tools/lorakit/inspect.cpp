@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "lorakit/adapter.hpp"
 #include "lorakit/analysis.hpp"
+#include "lorakit/atomic_file.hpp"
 #include "lorakit/error.hpp"
 #include "lorakit/inspect.hpp"
 #include "lorakit/safetensors.hpp"
@@ -39,10 +40,7 @@ int run_inspect(const InspectOptions& options) {
     }
     return kExitOk;
   }
-  if (options.html && !options.force && std::filesystem::exists(std::filesystem::symlink_status(*options.html))) {
-    // Refused before the analysis reads the whole file.
-    throw Error(ErrorCode::output_exists, *options.html, "", "output exists (use --force to replace it)");
-  }
+  if (options.html) refuse_existing_output(*options.html, options.force);  // before the analysis reads the file
   const Analysis analysis = analyze_file(weights, options.threads, config);
   if (options.html) {
     write_page(*options.html, analysis_html(analysis), options.force, weights);
