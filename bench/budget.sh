@@ -30,22 +30,8 @@ CORPUS=(
   "zimage_r32|--arch zimage --rank 32 --dtype bf16"
 )
 
-generate() {  # name args: generates once, reused while the stamp matches
-  local name=$1 args=$2 file=$DATA/$1.safetensors stamp=$DATA/$1.stamp
-  local want="$args --family kohya --kind lora --seed 1"
-  if [ -f "$file" ] && [ -f "$stamp" ] && [ "$(head -1 "$stamp")" = "$want" ] &&
-     [ "$(stat -c %s "$file")" = "$(sed -n 2p "$stamp")" ]; then
-    return
-  fi
-  log "generating $name ($want)"
-  # shellcheck disable=SC2086  # the arguments are words on purpose
-  "$GEN" $want -o "$file" --force >>"$LOG"
-  printf '%s\n%s\n' "$want" "$(stat -c %s "$file")" >"$stamp"
-}
-field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" | tail -1; }
-calc() { awk "BEGIN { printf \"%.6f\", $* }"; }
-median() { sort -g | awk '{v[NR]=$1} END {print NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-now() { date +%s.%N; }
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"  # generate, field, median, now, calc
 
 echo
 echo "Budget allocation against per-module thresholds (\`bench/budget.sh\`; exact plans, as \`--dry-run\` reports them):"

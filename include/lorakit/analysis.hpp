@@ -79,6 +79,10 @@ struct Analysis {
 // adapter_config.json that scales the file's PEFT modules. Throws lorakit::Error.
 Analysis analyze_file(const std::filesystem::path& input, unsigned threads = 0, const PeftSidecar* sidecar = nullptr);
 
+// The modules by energy share, largest first (unmeasured ones last); the dead-weight modules, largest first.
+std::vector<const ModuleAnalysis*> modules_by_energy(const Analysis& analysis);
+std::vector<const ModuleAnalysis*> dead_weight(const Analysis& analysis);
+
 void print_analysis(std::ostream& out, const Analysis& analysis);  // the terminal summary
 std::string analysis_json(const Analysis& analysis);              // pretty JSON, NaN as null
 // One self-contained page (inline SVG and CSS, no scripts or fonts from anywhere), light and dark mode.

@@ -260,4 +260,21 @@ Analysis analyze_file(const std::filesystem::path& input, unsigned threads, cons
   return analysis;
 }
 
+std::vector<const ModuleAnalysis*> modules_by_energy(const Analysis& analysis) {
+  std::vector<const ModuleAnalysis*> order;
+  for (const ModuleAnalysis& m : analysis.modules) order.push_back(&m);
+  const auto share = [](const ModuleAnalysis* m) { return std::isnan(m->energy_share) ? -1.0 : m->energy_share; };
+  std::stable_sort(order.begin(), order.end(), [&](const auto* a, const auto* b) { return share(a) > share(b); });
+  return order;
+}
+
+std::vector<const ModuleAnalysis*> dead_weight(const Analysis& analysis) {
+  std::vector<const ModuleAnalysis*> dead;
+  for (const ModuleAnalysis& m : analysis.modules) {
+    if (m.dead) dead.push_back(&m);
+  }
+  std::stable_sort(dead.begin(), dead.end(), [](const auto* a, const auto* b) { return a->bytes > b->bytes; });
+  return dead;
+}
+
 }  // namespace lorakit

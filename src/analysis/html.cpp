@@ -355,12 +355,8 @@ constexpr std::string_view kModuleHeader =
     "<tr><th>module</th><th>kind</th><th class=\"num\">weight</th><th class=\"num\">rank</th><th class=\"num\">90%</th>"
     "<th class=\"num\">95%</th><th class=\"num\">99%</th><th class=\"num\">energy</th><th class=\"num\">size</th></tr>\n";
 
-std::string dead_weight(const Analysis& analysis) {
-  std::vector<const ModuleAnalysis*> dead;
-  for (const ModuleAnalysis& m : analysis.modules) {
-    if (m.dead) dead.push_back(&m);
-  }
-  std::stable_sort(dead.begin(), dead.end(), [](const auto* a, const auto* b) { return a->bytes > b->bytes; });
+std::string dead_weight_section(const Analysis& analysis) {
+  const std::vector<const ModuleAnalysis*> dead = dead_weight(analysis);
   std::string html = fmt::format("<h2>Dead weight</h2>\n<p>{} modules keep 95% with at most {} ranks: {} "
                                  "({:.1f}% of the file).</p>\n",
                                  dead.size(), kDeadWeightRank, format_bytes(analysis.dead_bytes),
@@ -374,13 +370,7 @@ std::string dead_weight(const Analysis& analysis) {
 }
 
 std::string modules_table(const Analysis& analysis) {
-  std::vector<const ModuleAnalysis*> order;
-  for (const ModuleAnalysis& m : analysis.modules) order.push_back(&m);
-  std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
-    const double x = std::isnan(a->energy_share) ? -1.0 : a->energy_share;
-    const double y = std::isnan(b->energy_share) ? -1.0 : b->energy_share;
-    return x > y;
-  });
+  const std::vector<const ModuleAnalysis*> order = modules_by_energy(analysis);
   std::string html = fmt::format("<h2>Modules</h2>\n<details id=\"modules\"><summary>All {} modules by energy share, "
                                  "with the rank each needs for 90 / 95 / 99% retention</summary>\n"
                                  "<div class=\"scroll\"><table>\n{}",
@@ -441,7 +431,7 @@ std::string analysis_html(const Analysis& analysis) {
             "retention; blocks in the architecture's order.</p>\n";
     for (std::size_t i = 0; i < analysis.heat_maps.size(); ++i) html += heat_map(analysis.heat_maps[i], i);
   }
-  html += dead_weight(analysis);
+  html += dead_weight_section(analysis);
   html += modules_table(analysis);
   if (!analysis.notes.empty()) {
     html += "<h2>Notes</h2>\n<ul>\n";

@@ -96,13 +96,9 @@ void print_heat_map(std::ostream& out, const HeatMap& heat) {
 }
 
 void print_dead_weight(std::ostream& out, const Analysis& analysis) {
-  std::vector<const ModuleAnalysis*> dead;
-  for (const ModuleAnalysis& m : analysis.modules) {
-    if (m.dead) dead.push_back(&m);
-  }
+  const std::vector<const ModuleAnalysis*> dead = dead_weight(analysis);
   fmt::print(out, "\nDead weight: {} modules keep 95% with at most {} ranks: {} ({:.1f}% of the file)\n", dead.size(),
              kDeadWeightRank, format_bytes(analysis.dead_bytes), analysis.dead_share * 100.0);
-  std::stable_sort(dead.begin(), dead.end(), [](const auto* a, const auto* b) { return a->bytes > b->bytes; });
   for (std::size_t i = 0; i < std::min(dead.size(), kListed); ++i) {
     fmt::print(out, "  {:<72} rank {:>4} → {} for 95%, {}\n", dead[i]->stem, dead[i]->rank, rank_text(dead[i]->ranks_needed[1]),
                format_bytes(dead[i]->bytes));
@@ -111,13 +107,7 @@ void print_dead_weight(std::ostream& out, const Analysis& analysis) {
 }
 
 void print_modules(std::ostream& out, const Analysis& analysis) {
-  std::vector<const ModuleAnalysis*> order;
-  for (const ModuleAnalysis& m : analysis.modules) order.push_back(&m);
-  std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
-    const double x = std::isnan(a->energy_share) ? -1.0 : a->energy_share;
-    const double y = std::isnan(b->energy_share) ? -1.0 : b->energy_share;
-    return x > y;
-  });
+  const std::vector<const ModuleAnalysis*> order = modules_by_energy(analysis);
   fmt::print(out, "\nModules by energy share (rank needed for 90 / 95 / 99% retention):\n");
   fmt::print(out, "  {:<72} {:>5} {:>5} {:>5} {:>5} {:>8} {:>10}\n", "module", "rank", "90%", "95%", "99%", "energy", "size");
   for (std::size_t i = 0; i < std::min(order.size(), kListed); ++i) {
