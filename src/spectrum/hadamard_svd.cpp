@@ -162,6 +162,9 @@ std::optional<FactoredSvd> hadamard_gram_route(const HadamardProduct& p, const D
   const detail::TridiagonalEigen eigen(std::move(gram_b));
   Eigen::VectorXd sigma = singular_values(eigen.values(), eigenvalue_floor(p, scale));
   const Eigen::Index d = wanted_directions(sigma, wanted);
+  if (d == 0) {  // Eigen's triangular product is undefined on an empty operand (UBSan)
+    return identity_form(std::move(sigma), Eigen::MatrixXd(p.rows(), 0), SvdRoute::hadamard_gram);
+  }
   Eigen::MatrixXd U = face_split_times(p.B1, p.B2, root.triangularView<Eigen::Lower>() * eigen.leading_vectors(d));
   U *= sigma.head(d).cwiseInverse().asDiagonal();
   return identity_form(std::move(sigma), U, SvdRoute::hadamard_gram);

@@ -196,6 +196,21 @@ TEST(HadamardSvd, OnlyTheWantedDirectionsGetTransforms) {
   }
 }
 
+// Found by UBSan (the ASan+UBSan suite): the face-splitting route multiplied by an empty matrix of
+// eigenvectors when no direction was wanted (a module kept as it is).
+TEST(HadamardSvd, NoWantedDirectionGivesTheSpectrumAndEmptyTransforms) {
+  for (const auto& [m, n] : {std::pair<Eigen::Index, Eigen::Index>{30, 45}, {45, 30}, {16, 40}}) {
+    const HadamardProduct p = random_loha(m, n, 3, 4, 9);
+    const FactoredSvd full = hadamard_svd(p);
+    const FactoredSvd svd = hadamard_svd(p, [](const Eigen::VectorXd&) { return std::size_t{0}; });
+    EXPECT_EQ(svd.route, full.route);
+    EXPECT_EQ(svd.sigma, full.sigma);
+    EXPECT_EQ(svd.directions(), 0u);
+    EXPECT_EQ(svd.up_transform.rows(), full.up_transform.rows());
+    EXPECT_EQ(svd.down_transform.cols(), full.down_transform.cols());
+  }
+}
+
 TEST(HadamardSvd, WantingMoreDirectionsThanTheRankGivesTheRank) {
   const HadamardProduct p = random_loha(20, 30, 2, 3, 8);
   const FactoredSvd svd = hadamard_svd(p, [](const Eigen::VectorXd&) { return std::size_t{100}; });
