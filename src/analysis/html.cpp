@@ -40,7 +40,9 @@ table { border-collapse: collapse; margin: 6px 0; font-variant-numeric: tabular-
 th, td { padding: 3px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th { color: var(--muted); font-weight: 600; }
 td.num, th.num { text-align: right; white-space: nowrap; }
-td.name { word-break: break-all; font-family: ui-monospace, monospace; font-size: 0.9em; }
+td.name { overflow-wrap: anywhere; font-family: ui-monospace, monospace; font-size: 0.9em; }
+#files td.name { min-width: 18em; }
+a { color: var(--mean); }
 code { font-family: ui-monospace, monospace; font-size: 0.9em; }
 .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px; }
 figure { margin: 0; background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 8px; }
