@@ -20,7 +20,7 @@ import zlib
 
 SKIPPED = 77
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
                   "--hide-scrollbars", "--window-size=1024,900"]
 DARK_FLAGS = ["--force-dark-mode", "--blink-settings=preferredColorScheme=0"]
 # The CSS colours of src/analysis/html.cpp: page background and the mean curve, per mode.
