@@ -145,6 +145,16 @@ std::optional<PeftSidecar> find_peft_sidecar(const std::filesystem::path& adapte
 // adapter_model.safetensors in it (Error(io_open) when it has none).
 std::filesystem::path adapter_weights_path(const std::filesystem::path& input);
 
+// What lorakit reads for an input (a file or a PEFT adapter folder): its weights file and the sidecar
+// that scales them, `peft_config` when given (adapter_weights_path, find_peft_sidecar).
+struct AdapterInput {
+  std::filesystem::path weights;
+  std::optional<PeftSidecar> sidecar;
+  const PeftSidecar* config() const { return sidecar ? &*sidecar : nullptr; }
+};
+AdapterInput read_adapter_input(const std::filesystem::path& input,
+                                const std::optional<std::filesystem::path>& peft_config = std::nullopt);
+
 // Reads a scalar tensor (alpha, scale) as a double.
 using ScalarReader = std::function<double(const TensorInfo&)>;
 

@@ -61,5 +61,7 @@ void refuse_existing_output(const std::filesystem::path& target, bool overwrite)
 
 // True when both paths name the same existing file (same device and inode).
 bool same_file(const std::filesystem::path& a, const std::filesystem::path& b);
+// same_file, or the same path once normalised (also for a file that does not exist yet).
+bool same_path(const std::filesystem::path& a, const std::filesystem::path& b);
 
 }  // namespace lorakit

@@ -125,18 +125,11 @@ py::dict batch_presets() {
 }
 
 // As `lorakit inspect` reads its input: a PEFT folder's weights, scaled by the adapter_config.json beside them.
-Analysis analysis_of(const fs::path& input, unsigned threads) {
-  const fs::path weights = adapter_weights_path(input);
-  const std::optional<PeftSidecar> sidecar = find_peft_sidecar(weights, std::nullopt);
-  return analyze_file(weights, threads, sidecar ? &*sidecar : nullptr);
+Analysis analysis_of(const AdapterInput& input, unsigned threads) {
+  return analyze_file(input.weights, threads, input.config());
 }
 
-template <typename Use>
-auto on_inspection(const fs::path& input, Use use) {
-  const fs::path weights = adapter_weights_path(input);
-  const std::optional<PeftSidecar> sidecar = find_peft_sidecar(weights, std::nullopt);
-  return use(inspect_file(Reader(weights), sidecar ? &*sidecar : nullptr));
-}
+Inspection inspection_of(const AdapterInput& input) { return inspect_file(Reader(input.weights), input.config()); }
 
 std::string report_text(const ResizeReport& report, bool verbose) {
   std::ostringstream text;
@@ -236,17 +229,19 @@ PYBIND11_MODULE(_lorakit, m) {
   m.def("inspect", [](const fs::path& path, bool header_only, unsigned threads) {
     Attended attended{py::none()};
     return json_loads(attended.run([&] {
-      return header_only ? on_inspection(path, inspection_json) : analysis_json(analysis_of(path, threads));
+      const AdapterInput input = read_adapter_input(path);
+      return header_only ? inspection_json(inspection_of(input)) : analysis_json(analysis_of(input, threads));
     }));
   }, py::arg("path"), py::kw_only(), py::arg("header_only") = false, py::arg("threads") = 0);
   m.def("inspect_text", [](const fs::path& path, bool header_only, unsigned threads) {
     Attended attended{py::none()};
     return attended.run([&] {
+      const AdapterInput input = read_adapter_input(path);
       std::ostringstream text;
       if (header_only) {
-        on_inspection(path, [&](const Inspection& inspection) { print_inspection(text, inspection); });
+        print_inspection(text, inspection_of(input));
       } else {
-        print_analysis(text, analysis_of(path, threads));
+        print_analysis(text, analysis_of(input, threads));
       }
       return text.str();
     });
@@ -256,8 +251,9 @@ PYBIND11_MODULE(_lorakit, m) {
     Attended attended{py::none()};
     const std::string page = attended.run([&] {
       if (output) refuse_existing_output(*output, force);  // before the analysis reads the file
-      std::string html = analysis_html(analysis_of(path, threads));
-      if (output) write_page(*output, html, force, adapter_weights_path(path));
+      const AdapterInput input = read_adapter_input(path);
+      std::string html = analysis_html(analysis_of(input, threads));
+      if (output) write_page(*output, html, force, input.weights);
       return html;
     });
     return output ? py::object(py::none()) : py::object(py::str(page));

@@ -48,4 +48,11 @@ std::filesystem::path adapter_weights_path(const std::filesystem::path& input) {
   return weights;
 }
 
+AdapterInput read_adapter_input(const std::filesystem::path& input,
+                                const std::optional<std::filesystem::path>& peft_config) {
+  AdapterInput read{adapter_weights_path(input), std::nullopt};
+  read.sidecar = find_peft_sidecar(read.weights, peft_config);
+  return read;
+}
+
 }  // namespace lorakit

@@ -134,26 +134,41 @@ enum class Shown { mean, energy };
 
 double shown_value(const MarkedPoint& point, Shown shown) { return shown == Shown::mean ? point.mean : point.energy; }
 
+// The lowest finite retention of a curve, or `start` when that is lower.
+double lowest_retention(const std::vector<CurvePoint>& curve, double start) {
+  for (const CurvePoint& p : curve) start = std::isfinite(p.retention) ? std::min(start, p.retention) : start;
+  return start;
+}
+
+// A retention axis starts at the tenth below its lowest value, and spans at least 10%.
+double axis_floor(double lowest) { return std::min(0.9, std::floor(std::max(0.0, lowest) * 10.0) / 10.0); }
+
 double lowest_shown(const Analysis& analysis, Shown shown) {
-  const std::vector<CurvePoint>& curve = shown == Shown::mean ? analysis.mean_curve : analysis.energy_curve;
-  double low = 1.0;
-  for (const CurvePoint& p : curve) low = std::isfinite(p.retention) ? std::min(low, p.retention) : low;
+  double low = lowest_retention(shown == Shown::mean ? analysis.mean_curve : analysis.energy_curve, 1.0);
   for (const auto* points : {&analysis.presets, &analysis.sv_fro, &analysis.targets}) {
     for (const MarkedPoint& p : *points) {
       const double value = shown_value(p, shown);
       low = std::isfinite(value) ? std::min(low, value) : low;
     }
   }
-  return std::min(0.9, std::floor(std::max(0.0, low) * 10.0) / 10.0);
+  return axis_floor(low);
+}
+
+// A polyline's "x,y x,y …" for the curve's finite points, mapped by `x` and `y`.
+template <typename X, typename Y>
+std::string curve_points(const std::vector<CurvePoint>& curve, X x, Y y) {
+  std::string points;
+  for (const CurvePoint& p : curve) {
+    if (!std::isfinite(p.retention)) continue;
+    points += fmt::format("{}{:.1f},{:.1f}", points.empty() ? "" : " ", x(p.bytes), y(p.retention));
+  }
+  return points;
 }
 
 std::string polyline(const std::vector<CurvePoint>& curve, const ChartScale& scale, std::string_view css_class) {
-  std::string points;
-  for (const CurvePoint& p : curve) {
-    if (std::isfinite(p.retention)) points += fmt::format("{:.1f},{:.1f} ", scale.x(p.bytes), scale.y(p.retention));
-  }
+  const std::string points = curve_points(curve, [&](std::uint64_t b) { return scale.x(b); },
+                                          [&](double r) { return scale.y(r); });
   if (points.empty()) return "";
-  points.pop_back();
   return fmt::format("<polyline class=\"curve {}\" points=\"{}\"/>\n", css_class, points);
 }
 
@@ -387,19 +402,13 @@ constexpr double kSparkWidth = 160, kSparkHeight = 36;
 
 std::string sparkline(const OverviewRow& row, std::size_t index) {
   if (row.curve.empty()) return "";
-  double low = 1.0;
-  for (const CurvePoint& p : row.curve) low = std::isfinite(p.retention) ? std::min(low, p.retention) : low;
-  if (row.retention) low = std::min(low, *row.retention);
-  low = std::min(0.9, std::floor(std::max(0.0, low) * 10.0) / 10.0);
+  const double low = axis_floor(lowest_retention(row.curve, row.retention.value_or(1.0)));
   const double x_max = static_cast<double>(std::max<std::uint64_t>(1, row.input_bytes));
   auto x = [&](std::uint64_t bytes) {
     return 2 + std::clamp(static_cast<double>(bytes) / x_max, 0.0, 1.0) * (kSparkWidth - 4);
   };
   auto y = [&](double r) { return 2 + (1.0 - std::clamp((r - low) / (1.0 - low), 0.0, 1.0)) * (kSparkHeight - 4); };
-  std::string points;
-  for (const CurvePoint& p : row.curve) {
-    if (std::isfinite(p.retention)) points += fmt::format("{:.1f},{:.1f} ", x(p.bytes), y(p.retention));
-  }
+  const std::string points = curve_points(row.curve, x, y);
   std::string svg = fmt::format("<svg id=\"spark-{}\" class=\"spark\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" "
                                 "role=\"img\" aria-label=\"size against mean retention, {:.0f}% to 100%\">"
                                 "<title>size 0 – {} against mean retention {:.0f}% – 100%</title>"
@@ -475,9 +484,7 @@ std::string overview_html(std::string_view title, const std::vector<OverviewRow>
 
 void write_page(const std::filesystem::path& output, std::string_view page, bool overwrite,
                 const std::filesystem::path& input) {
-  std::error_code ignored;
-  if (!input.empty() && (same_file(input, output) || std::filesystem::weakly_canonical(input, ignored) ==
-                                                         std::filesystem::weakly_canonical(output, ignored))) {
+  if (!input.empty() && same_path(input, output)) {
     throw Error(ErrorCode::same_file, output.string(), "", "the page would replace the file it is about");
   }
   AtomicFile file(output, overwrite);

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <system_error>
 #include <utility>
 
 #include "common/folder_of.hpp"
@@ -198,6 +199,12 @@ bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
     return false;
   }
   return info_a.st_dev == info_b.st_dev && info_a.st_ino == info_b.st_ino;
+}
+
+bool same_path(const std::filesystem::path& a, const std::filesystem::path& b) {
+  std::error_code ignored;
+  return same_file(a, b) ||
+         std::filesystem::weakly_canonical(a, ignored) == std::filesystem::weakly_canonical(b, ignored);
 }
 
 }  // namespace lorakit

@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -15,11 +16,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kRawPeftPrefix = "base_model.model.";
-
-bool same_path(const fs::path& a, const fs::path& b) {
-  std::error_code ignored;
-  return same_file(a, b) || fs::weakly_canonical(a, ignored) == fs::weakly_canonical(b, ignored);
-}
 
 fs::path folder_output(const fs::path& folder) {
   std::error_code error;
@@ -34,10 +30,11 @@ fs::path folder_output(const fs::path& folder) {
 
 ResizePaths resolve_resize_paths(const fs::path& input, const fs::path* output, const ResizeOptions& options) {
   ResizePaths paths;
-  paths.input = adapter_weights_path(input);
+  AdapterInput read = read_adapter_input(input, options.peft_config);
+  paths.input = std::move(read.weights);
+  paths.sidecar = std::move(read.sidecar);
   paths.output_folder = paths.input != input && output != nullptr;
   if (output != nullptr) paths.output = paths.output_folder ? folder_output(*output) : *output;
-  paths.sidecar = find_peft_sidecar(paths.input, options.peft_config);
   if (paths.sidecar && paths.output) paths.sidecar_output = paths.output->parent_path() / kPeftConfigName;
   return paths;
 }

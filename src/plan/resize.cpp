@@ -102,11 +102,7 @@ void validate(const ResizeOptions& options) {
 }
 
 void check_paths(const std::filesystem::path& input, const std::filesystem::path& output, bool force) {
-  std::error_code ignored;
-  const bool same = same_file(input, output) ||
-                    std::filesystem::weakly_canonical(input, ignored) ==
-                        std::filesystem::weakly_canonical(output, ignored);
-  if (same) {
+  if (same_path(input, output)) {
     throw Error(ErrorCode::same_file, output.string(), "", "output would replace the input; choose another path");
   }
   refuse_existing_output(output, force);

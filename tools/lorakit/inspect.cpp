@@ -27,12 +27,10 @@ struct InspectOptions {
 };
 
 int run_inspect(const InspectOptions& options) {
-  const std::filesystem::path weights = adapter_weights_path(options.input);
-  const std::optional<PeftSidecar> sidecar = find_peft_sidecar(weights, options.peft_config);
-  const PeftSidecar* config = sidecar ? &*sidecar : nullptr;
+  const AdapterInput input = read_adapter_input(options.input, options.peft_config);
   if (options.header_only) {
     if (options.html) throw Error(ErrorCode::invalid_argument, "--html needs the analysis; drop --header-only");
-    const Inspection inspection = inspect_file(Reader(weights), config);
+    const Inspection inspection = inspect_file(Reader(input.weights), input.config());
     if (options.json) {
       std::cout << inspection_json(inspection) << '\n';
     } else {
@@ -41,9 +39,9 @@ int run_inspect(const InspectOptions& options) {
     return kExitOk;
   }
   if (options.html) refuse_existing_output(*options.html, options.force);  // before the analysis reads the file
-  const Analysis analysis = analyze_file(weights, options.threads, config);
+  const Analysis analysis = analyze_file(input.weights, options.threads, input.config());
   if (options.html) {
-    write_page(*options.html, analysis_html(analysis), options.force, weights);
+    write_page(*options.html, analysis_html(analysis), options.force, input.weights);
   }
   if (options.json) {
     std::cout << analysis_json(analysis) << '\n';
